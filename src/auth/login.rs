@@ -1,0 +1,80 @@
+//! Login: unknown email and wrong password are indistinguishable, in answer and in time.
+
+use super::passwords::{self, HashError};
+use super::tokens::TokenError;
+use super::Deps;
+use crate::domain::{secrets::random_uuid, EmailAddress, Session, SessionId, StoreError, User};
+
+/// Where the login came from, kept with the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Stored user agents are cut to this many characters.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub user: User,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+pub async fn login(
+    deps: &Deps<'_>,
+    email: &EmailAddress,
+    password: &str,
+    client: ClientInfo,
+) -> Result<LoggedIn, LoginError> {
+    let Some(mut user) = deps.store.user_by_email(email).await? else {
+        passwords::verify_dummy(password, deps.config.bcrypt_cost);
+        return Err(LoginError::InvalidCredentials);
+    };
+    if !passwords::verify(password, &user.password_hash) {
+        return Err(LoginError::InvalidCredentials);
+    }
+    // Only someone who knows the password learns that the address is unverified.
+    if !user.email_verified {
+        return Err(LoginError::EmailNotVerified);
+    }
+    let now = deps.clock.now();
+    if passwords::cost_of(&user.password_hash) != Some(deps.config.bcrypt_cost) {
+        // Upgrade (or downgrade) hashes made at another cost while the password is at hand.
+        let rehashed = passwords::hash(password, deps.config.bcrypt_cost)?;
+        deps.store.set_password_hash(&user.id, &rehashed, now).await?;
+        user.password_hash = rehashed;
+    }
+    let session = Session {
+        id: SessionId(random_uuid()),
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + deps.tokens.lifetime_seconds(),
+        user_agent: client
+            .user_agent
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        ip: client.ip,
+    };
+    deps.store.insert_session(&session).await?;
+    let access_token = deps.tokens.issue(&user.id, &session.id, now)?;
+    Ok(LoggedIn {
+        access_token,
+        expires_in: deps.tokens.lifetime_seconds(),
+        user,
+    })
+}

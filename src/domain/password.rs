@@ -1,0 +1,105 @@
+//! `Password`: a candidate new password that satisfies the contract's rules.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+/// bcrypt reads at most 72 bytes; longer input is refused rather than silently truncated.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+pub const MIN_PASSWORD_BYTES: usize = 8;
+
+const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+
+/// A new password that passed the length and common-password rules. Never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidPassword {
+    #[error("password must be at least 8 bytes")]
+    TooShort,
+    #[error("password must be at most 72 bytes (bcrypt's limit)")]
+    TooLong,
+    #[error("password is too common; choose another")]
+    TooCommon,
+}
+
+impl Password {
+    pub fn parse(raw: &str) -> Result<Self, InvalidPassword> {
+        if raw.len() < MIN_PASSWORD_BYTES {
+            return Err(InvalidPassword::TooShort);
+        }
+        if raw.len() > MAX_PASSWORD_BYTES {
+            return Err(InvalidPassword::TooLong);
+        }
+        if is_common(raw) {
+            return Err(InvalidPassword::TooCommon);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+fn common_passwords() -> &'static [&'static str] {
+    static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
+    // The file is sorted bytewise, so a binary search needs no further preparation.
+    LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+}
+
+pub fn common_password_count() -> usize {
+    common_passwords().len()
+}
+
+fn is_common(raw: &str) -> bool {
+    let lowered = raw.to_lowercase();
+    common_passwords().binary_search(&lowered.as_str()).is_ok()
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_list_is_sorted_and_large_enough() {
+        let list = common_passwords();
+        assert!(list.len() >= 10_000, "only {} common passwords", list.len());
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "list is not sorted");
+    }
+
+    #[test]
+    fn rules_are_enforced_with_a_reason_each() {
+        let cases: &[(&str, InvalidPassword)] = &[
+            ("short", InvalidPassword::TooShort),
+            ("1234567", InvalidPassword::TooShort),
+            ("password", InvalidPassword::TooCommon),
+            ("PassWord1", InvalidPassword::TooCommon),
+            ("qwertyuiop", InvalidPassword::TooCommon),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(Password::parse(input).unwrap_err(), *expected, "{input}");
+        }
+        let too_long = "é".repeat(37); // 74 bytes, 37 characters
+        assert_eq!(Password::parse(&too_long).unwrap_err(), InvalidPassword::TooLong);
+    }
+
+    #[test]
+    fn boundaries_are_bytes_not_characters() {
+        assert!(Password::parse(&"x7".repeat(36)).is_ok(), "72 bytes is allowed");
+        assert!(Password::parse("correct horse battery").is_ok());
+        assert!(Password::parse("ééééé").is_ok(), "5 characters but 10 bytes");
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let password = Password::parse("correct horse battery").unwrap();
+        assert!(!format!("{password:?}").contains("horse"));
+    }
+}

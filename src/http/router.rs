@@ -1,0 +1,112 @@
+//! Routes as data: one table gives matching, 405 `Allow` headers and CORS preflights.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Root,
+    Health,
+    OpenApi,
+    Register,
+    VerifyEmail,
+    ResendVerification,
+    Login,
+    Logout,
+    Me,
+    UpdateUser,
+    ForgetPassword,
+    ResetPassword,
+}
+
+/// `{p}` stands for `API_PREFIX`.
+pub(crate) const ROUTES: &[(Route, &str, &str)] = &[
+    (Route::Root, "GET", "/"),
+    (Route::Health, "GET", "/health"),
+    (Route::OpenApi, "GET", "/openapi.json"),
+    (Route::Register, "POST", "{p}/auth/register"),
+    (Route::VerifyEmail, "POST", "{p}/auth/verify-email"),
+    (Route::ResendVerification, "POST", "{p}/auth/resend-verification"),
+    (Route::Login, "POST", "{p}/auth/login"),
+    (Route::Logout, "POST", "{p}/auth/logout"),
+    (Route::Me, "GET", "{p}/auth/me"),
+    (Route::UpdateUser, "PUT", "{p}/auth/update-user"),
+    (Route::ForgetPassword, "POST", "{p}/auth/password/forget"),
+    (Route::ResetPassword, "POST", "{p}/auth/password/reset"),
+];
+
+impl Route {
+    fn entry(self) -> &'static (Route, &'static str, &'static str) {
+        ROUTES
+            .iter()
+            .find(|(r, _, _)| *r == self)
+            .expect("every route is in the table")
+    }
+
+    /// The path template, with `{p}` for the prefix: what logs and metrics name.
+    pub fn template(self) -> &'static str {
+        self.entry().2
+    }
+
+    pub fn method(self) -> &'static str {
+        self.entry().1
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteMatch {
+    Found(Route),
+    /// `OPTIONS` on a known path.
+    Preflight(Route),
+    /// The path exists, the method does not; the value is the `Allow` header.
+    MethodNotAllowed(String),
+    NotFound,
+}
+
+pub fn match_route(prefix: &str, method: &str, path: &str) -> RouteMatch {
+    let on_path: Vec<Route> = ROUTES
+        .iter()
+        .filter(|(_, _, template)| match template.strip_prefix("{p}") {
+            Some(rest) => path.strip_prefix(prefix) == Some(rest),
+            None => path == *template,
+        })
+        .map(|(route, _, _)| *route)
+        .collect();
+    let Some(first) = on_path.first().copied() else {
+        return RouteMatch::NotFound;
+    };
+    if let Some(route) = on_path.iter().find(|r| r.method() == method) {
+        return RouteMatch::Found(*route);
+    }
+    if method == "OPTIONS" {
+        return RouteMatch::Preflight(first);
+    }
+    let mut allow: Vec<&str> = on_path.iter().map(|r| r.method()).collect();
+    allow.push("OPTIONS");
+    RouteMatch::MethodNotAllowed(allow.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_methods_match_the_table() {
+        let cases: &[(&str, &str, RouteMatch)] = &[
+            ("GET", "/", RouteMatch::Found(Route::Root)),
+            ("POST", "/api/auth/login", RouteMatch::Found(Route::Login)),
+            ("PUT", "/api/auth/update-user", RouteMatch::Found(Route::UpdateUser)),
+            (
+                "GET",
+                "/api/auth/login",
+                RouteMatch::MethodNotAllowed("POST, OPTIONS".into()),
+            ),
+            ("DELETE", "/health", RouteMatch::MethodNotAllowed("GET, OPTIONS".into())),
+            ("OPTIONS", "/api/auth/me", RouteMatch::Preflight(Route::Me)),
+            ("POST", "/auth/login", RouteMatch::NotFound),
+            ("POST", "/api/auth/login/", RouteMatch::NotFound),
+            ("GET", "/api/auth/me/extra", RouteMatch::NotFound),
+            ("GET", "/nowhere", RouteMatch::NotFound),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(&match_route("/api", method, path), expected, "{method} {path}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The HTTP edge, natively: statuses, headers and CORS without a Worker.
+
+use std::cell::RefCell;
+
+use super::*;
+use crate::config::test_config;
+use crate::domain::{Mail, UnixSeconds};
+use crate::storage::memory::MemoryStore;
+
+struct Fixed;
+impl Clock for Fixed {
+    fn now(&self) -> UnixSeconds {
+        1_800_000_000
+    }
+}
+
+#[derive(Default)]
+struct Outgoing(RefCell<Vec<Mail>>);
+impl Outbox for Outgoing {
+    fn send(&self, mail: Mail) {
+        self.0.borrow_mut().push(mail);
+    }
+}
+
+#[derive(Default)]
+struct Reports(RefCell<Vec<String>>);
+impl ErrorReporter for Reports {
+    fn report(&self, _id: &str, route: &str, status: u16, cause: &str) {
+        self.0.borrow_mut().push(format!("{status} {route} {cause}"));
+    }
+}
+
+fn send(request: Request) -> Response {
+    let mut config = test_config();
+    config.cors_origins = vec!["https://app.example".into()];
+    let state = AppState::new(config);
+    let (store, outbox, reports) = (MemoryStore::default(), Outgoing::default(), Reports::default());
+    let services = Services {
+        store: &store,
+        outbox: &outbox,
+        clock: &Fixed,
+        reporter: &reports,
+    };
+    pollster::block_on(handle(request, &state, &services)).response
+}
+
+fn problem(response: &Response) -> serde_json::Value {
+    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+#[test]
+fn unknown_routes_and_wrong_methods_answer_problems() {
+    let response = send(Request::new("GET", "/nope"));
+    assert_eq!(
+        (response.status, problem(&response)["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let response = send(Request::new("GET", "/balance_hub/auth/login"));
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("allow"), Some("POST, OPTIONS"));
+}
+
+#[test]
+fn oversized_bodies_are_refused_before_parsing() {
+    let body = format!(r#"{{"email":"{}@example.com","password":"x"}}"#, "a".repeat(17 * 1024));
+    let request = Request::new("POST", "/balance_hub/auth/register")
+        .with_header("content-type", "application/json")
+        .with_body(body);
+    let response = send(request);
+    assert_eq!(
+        (response.status, problem(&response)["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+}
+
+#[test]
+fn auth_routes_are_never_cached_and_every_answer_has_a_request_id() {
+    let response = send(Request::new("GET", "/balance_hub/auth/me"));
+    assert_eq!(response.status, 401);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert!(response.header("x-request-id").is_some_and(|id| id.len() == 36));
+    let echoed = send(Request::new("GET", "/").with_header("x-request-id", "trace-123"));
+    assert_eq!(echoed.header("x-request-id"), Some("trace-123"));
+    assert_eq!(echoed.header("cache-control"), None);
+}
+
+#[test]
+fn cors_allows_listed_origins_only() {
+    let preflight = |origin: &str| {
+        send(
+            Request::new("OPTIONS", "/balance_hub/auth/login")
+                .with_header("origin", origin)
+                .with_header("access-control-request-method", "POST"),
+        )
+    };
+    let allowed = preflight("https://app.example");
+    assert_eq!(allowed.status, 204);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(allowed.header("access-control-allow-credentials"), Some("true"));
+    let refused = preflight("https://evil.example");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    assert_eq!(refused.header("access-control-allow-methods"), None);
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_under_the_prefix() {
+    let response = send(Request::new("GET", "/openapi.json"));
+    let doc: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (_, method, template) in router::ROUTES {
+        let path = template.replace("{p}", "/balance_hub");
+        let operation = &doc["paths"][&path][method.to_ascii_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! Storage adapters. SQL lives here and nowhere else.
+
+#[cfg(target_arch = "wasm32")]
+pub mod d1;
+pub mod memory;
