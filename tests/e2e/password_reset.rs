@@ -1,0 +1,80 @@
+//! Forgotten passwords and reset links.
+
+use serde_json::json;
+
+use super::helpers::{spawn_app, unique_email, FRONTEND_URL, PASSWORD};
+
+fn reset_token(email: &str, count: usize) -> String {
+    let mails = spawn_app().sendgrid.wait_for_mails(email, count);
+    let text = &mails.last().unwrap().text;
+    let prefix = format!("{FRONTEND_URL}/reset-password?token=");
+    let start = text.find(&prefix).unwrap_or_else(|| panic!("no reset link in {text}")) + prefix.len();
+    text[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+fn forget(email: &str) -> super::helpers::Answer {
+    let app = spawn_app();
+    app.post_json(&app.auth("password/forget"), &json!({ "email": email }))
+}
+
+fn reset(token: &str, new_password: &str) -> super::helpers::Answer {
+    let app = spawn_app();
+    app.post_json(
+        &app.auth("password/reset"),
+        &json!({ "token": token, "new_password": new_password }),
+    )
+}
+
+pub fn forget_answers_alike_for_unknown_emails() {
+    let known = spawn_app().verified_user("forget-known");
+    let a = forget(&known);
+    let b = forget(&unique_email("forget-unknown"));
+    assert_eq!(a.status, 202);
+    assert_eq!((a.status, a.json()), (b.status, b.json()));
+    let token = reset_token(&known, 2);
+    assert!(token.len() >= 22, "at least 128 bits: {token}");
+}
+
+pub fn a_reset_token_works_once_and_ends_sessions() {
+    let app = spawn_app();
+    let (email, token) = app.logged_in_user("reset");
+    forget(&email);
+    let reset_with = reset_token(&email, 2);
+    let answer = reset(&reset_with, "a brand new passphrase");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    app.get_with_token(&app.auth("me"), &token)
+        .assert_problem(401, "invalid_token");
+    reset(&reset_with, "yet another passphrase").assert_problem(400, "invalid_token");
+    app.login(&email, PASSWORD).assert_problem(401, "invalid_credentials");
+    assert_eq!(app.login(&email, "a brand new passphrase").status, 200);
+    let mails = app.sendgrid.wait_for_mails(&email, 3);
+    assert!(mails.last().unwrap().subject.contains("password was changed"));
+    let stored = app.d1(&format!(
+        "SELECT t.digest FROM one_time_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = '{email}' AND t.purpose = 'reset_password'"
+    ));
+    assert!(
+        !serde_json::to_string(&stored).unwrap().contains(&reset_with),
+        "the token is stored in clear"
+    );
+}
+
+pub fn bad_reset_tokens_are_400() {
+    for token in ["", "short", &"A".repeat(43), "../../etc/passwd"] {
+        reset(token, "a brand new passphrase").assert_problem(400, "invalid_token");
+    }
+    let app = spawn_app();
+    let email = app.verified_user("expired-reset");
+    forget(&email);
+    let token = reset_token(&email, 2);
+    app.d1(&format!("UPDATE one_time_tokens SET expires_at = 0 WHERE purpose = 'reset_password' AND user_id = (SELECT id FROM users WHERE email = '{email}')"));
+    reset(&token, "a brand new passphrase").assert_problem(400, "invalid_token");
+}
+
+pub fn a_weak_new_password_leaves_the_token_usable() {
+    let email = spawn_app().verified_user("weak-reset");
+    forget(&email);
+    let token = reset_token(&email, 2);
+    reset(&token, "password1").assert_problem(422, "password_too_common");
+    reset(&token, "short").assert_problem(422, "validation_error");
+    assert_eq!(reset(&token, "a brand new passphrase").status, 200);
+}

@@ -1,0 +1,204 @@
+//! System routes and the HTTP edge every route relies on.
+
+use super::helpers::{spawn_app, ALLOWED_ORIGIN, PREFIX};
+use serde_json::json;
+
+pub fn root_names_the_service() {
+    let answer = spawn_app().get("/");
+    assert_eq!(answer.status, 200);
+    let body = answer.json();
+    assert_eq!(body["docs"], "/docs");
+    assert!(body["name"].is_string() && body["version"].is_string());
+}
+
+pub fn health_checks_the_database() {
+    let answer = spawn_app().get("/health");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["status"], "ok");
+    assert_eq!(answer.json()["checks"]["database"], "ok");
+}
+
+pub fn openapi_describes_every_route() {
+    let doc = spawn_app().get("/openapi.json").json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected = [
+        ("/", "get"),
+        ("/health", "get"),
+        ("/openapi.json", "get"),
+        ("/auth/register", "post"),
+        ("/auth/verify-email", "post"),
+        ("/auth/resend-verification", "post"),
+        ("/auth/login", "post"),
+        ("/auth/logout", "post"),
+        ("/auth/me", "get"),
+        ("/auth/update-user", "put"),
+        ("/auth/password/forget", "post"),
+        ("/auth/password/reset", "post"),
+    ];
+    for (path, method) in expected {
+        let path = if path.starts_with("/auth") {
+            format!("{PREFIX}{path}")
+        } else {
+            path.to_owned()
+        };
+        assert!(doc["paths"][&path][method].is_object(), "{method} {path} missing");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+pub fn docs_page_and_its_assets_are_served_locally() {
+    let app = spawn_app();
+    let page = app.get("/docs");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("/openapi.json"));
+    assert!(
+        !page.body.contains("https://"),
+        "the page must not load anything from a CDN"
+    );
+    for asset in ["/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"] {
+        let answer = app.get(asset);
+        assert_eq!(answer.status, 200, "{asset}");
+        assert!(answer.body.len() > 10_000, "{asset} is too small to be the real thing");
+    }
+}
+
+pub fn unknown_routes_are_404_problems() {
+    let app = spawn_app();
+    app.get("/no/such/route").assert_problem(404, "not_found");
+    app.post_json(&format!("{PREFIX}/auth/nothing"), &json!({}))
+        .assert_problem(404, "not_found");
+}
+
+pub fn wrong_methods_are_405_with_allow() {
+    let app = spawn_app();
+    let answer = app.get(&app.auth("login"));
+    answer.assert_problem(405, "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("POST, OPTIONS"));
+    let answer = app.request("DELETE", "/health", &[], None);
+    answer.assert_problem(405, "method_not_allowed");
+    assert_eq!(answer.header("allow"), Some("GET, OPTIONS"));
+}
+
+pub fn oversized_bodies_are_413() {
+    let app = spawn_app();
+    let big = json!({ "email": "a@example.com", "password": "x".repeat(17 * 1024) });
+    app.post_json(&app.auth("register"), &big)
+        .assert_problem(413, "payload_too_large");
+}
+
+pub fn wrong_content_types_are_415() {
+    let app = spawn_app();
+    let body = br#"{"email":"a@example.com","password":"correct horse battery"}"#;
+    app.request(
+        "POST",
+        &app.auth("register"),
+        &[("Content-Type", "text/plain")],
+        Some(body),
+    )
+    .assert_problem(415, "unsupported_media_type");
+    app.request("POST", &app.auth("register"), &[], Some(body))
+        .assert_problem(415, "unsupported_media_type");
+}
+
+pub fn malformed_json_is_400() {
+    let app = spawn_app();
+    for body in [&b"{\"email\": "[..], b"not json", b""] {
+        app.request(
+            "POST",
+            &app.auth("register"),
+            &[("Content-Type", "application/json")],
+            Some(body),
+        )
+        .assert_problem(400, "malformed_body");
+    }
+}
+
+pub fn invalid_fields_are_422_naming_the_field() {
+    let app = spawn_app();
+    let cases = [
+        (json!({ "password": "correct horse battery" }), "email"),
+        (
+            json!({ "email": "not-an-email", "password": "correct horse battery" }),
+            "email",
+        ),
+        (json!({ "email": "a@example.com", "password": "short" }), "password"),
+        (json!({ "email": "a@example.com", "password": 12345678 }), "password"),
+        (json!([1, 2, 3]), "body"),
+    ];
+    for (body, field) in cases {
+        let problem = app
+            .post_json(&app.auth("register"), &body)
+            .assert_problem(422, "validation_error");
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(&field), "{body}: {fields:?}");
+    }
+}
+
+pub fn request_ids_are_echoed_or_generated() {
+    let app = spawn_app();
+    let echoed = app.request("GET", "/health", &[("X-Request-Id", "e2e-trace-1")], None);
+    assert_eq!(echoed.header("x-request-id"), Some("e2e-trace-1"));
+    let first = app.get("/");
+    let second = app.get("/");
+    let (a, b) = (
+        first.header("x-request-id").unwrap(),
+        second.header("x-request-id").unwrap(),
+    );
+    assert!(!a.is_empty() && a != b);
+    let auth = app.post_json(&app.auth("login"), &json!({}));
+    assert_eq!(auth.header("cache-control"), Some("no-store"));
+    assert!(auth.header("x-request-id").is_some());
+}
+
+pub fn cors_allows_configured_origins_only() {
+    let app = spawn_app();
+    let preflight = |origin: &str| {
+        app.request(
+            "OPTIONS",
+            &app.auth("login"),
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "content-type"),
+            ],
+            None,
+        )
+    };
+    let allowed = preflight(ALLOWED_ORIGIN);
+    assert!(allowed.status == 204 || allowed.status == 200, "{}", allowed.status);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
+    assert_eq!(allowed.header("access-control-allow-credentials"), Some("true"));
+    assert!(allowed.header("access-control-allow-methods").unwrap().contains("POST"));
+    let frontend = preflight(super::helpers::FRONTEND_URL);
+    assert_eq!(
+        frontend.header("access-control-allow-origin"),
+        Some(super::helpers::FRONTEND_URL)
+    );
+    let refused = preflight("http://evil.test");
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    let simple = app.request("GET", "/", &[("Origin", "http://evil.test")], None);
+    assert_eq!(simple.header("access-control-allow-origin"), None);
+}
+
+pub fn request_logs_carry_the_request_id() {
+    let app = spawn_app();
+    let id = format!("log-trace-{}", std::process::id());
+    app.request("GET", "/health", &[("X-Request-Id", &id)], None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(&app.log_file).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains(&id)) {
+            let json: serde_json::Value = serde_json::from_str(&line[line.find('{').unwrap()..]).unwrap();
+            assert_eq!(json["route"], "/health");
+            assert_eq!(json["status"], 200);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no log line with {id}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
