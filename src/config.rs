@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::rate_limit::limits::Limits;
+
 pub const MIN_SECRET_KEY_BYTES: usize = 32;
 /// bcrypt's own bounds; below 10 is only sensible for tests.
 const BCRYPT_COST_RANGE: std::ops::RangeInclusive<u32> = 4..=31;
@@ -54,6 +56,7 @@ pub struct Config {
     pub sendgrid_api_key: Option<Secret>,
     pub sentry_dsn: Option<Secret>,
     pub metrics_token: Option<Secret>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -115,6 +118,7 @@ impl Config {
             .trim_end_matches('/')
             .to_owned();
         let app_name = or("APP_NAME", "Auth System");
+        let limits = Limits::from_vars(get).map_err(|(name, reason)| invalid(name, reason))?;
 
         Ok(Self {
             version: env!("CARGO_PKG_VERSION"),
@@ -139,6 +143,7 @@ impl Config {
             sendgrid_api_key: get("SENDGRID_API_KEY").map(Secret),
             sentry_dsn: get("SENTRY_DSN").map(Secret),
             metrics_token: get("METRICS_TOKEN").map(Secret),
+            limits,
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::{Clock, Mail, Outbox, UnixSeconds};
 use crate::email::{sendgrid, templates};
 use crate::http::{self, error::ApiError, AppState, ErrorReporter, Services};
+use crate::rate_limit::client::DurableLimiter;
 use crate::storage::d1::D1Store;
 
 thread_local! {
@@ -57,11 +58,13 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         ctx: Rc::new(ctx),
         state: state.clone(),
     };
+    let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let services = Services {
         store: &store,
         outbox: &outbox,
         clock: &WorkerClock,
         reporter: &LogReporter,
+        limiter: &limiter,
     };
     let handled = http::handle(request, &state, &services).await;
     let request_id = handled.response.header("X-Request-Id").unwrap_or_default().to_owned();

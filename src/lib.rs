@@ -9,7 +9,10 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod http;
+pub mod rate_limit;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+pub use rate_limit::durable_object::RateLimitCounter;

@@ -15,6 +15,8 @@ mod account;
 mod login;
 #[path = "e2e/password_reset.rs"]
 mod password_reset;
+#[path = "e2e/rate_limit.rs"]
+mod rate_limit;
 #[path = "e2e/register.rs"]
 mod register;
 #[path = "e2e/system.rs"]
@@ -74,6 +76,13 @@ fn main() {
         password_reset::a_reset_token_works_once_and_ends_sessions,
         password_reset::bad_reset_tokens_are_400,
         password_reset::a_weak_new_password_leaves_the_token_usable,
+        rate_limit::one_ip_gets_exactly_the_limit_of_registrations,
+        rate_limit::a_limit_resets_when_its_window_passes,
+        rate_limit::a_hundred_concurrent_wrong_logins_check_few_passwords,
+        rate_limit::unknown_emails_are_locked_out_alike,
+        rate_limit::a_lockout_ends_after_its_backoff_and_success_resets_it,
+        rate_limit::thirty_wrong_logins_in_a_row_meet_a_429,
+        rate_limit::authenticated_routes_are_limited_per_user,
     ];
     let conclusion = {
         // Started only when a test will run; stopped when `_worker` drops, pass or fail.

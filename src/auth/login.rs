@@ -3,7 +3,8 @@
 use super::passwords::{self, HashError};
 use super::tokens::TokenError;
 use super::Deps;
-use crate::domain::{secrets::random_uuid, EmailAddress, Session, SessionId, StoreError, User};
+use crate::domain::{secrets::random_uuid, EmailAddress, LimiterError, Mail, Session, SessionId, StoreError, User};
+use crate::rate_limit::policy::Gate;
 
 /// Where the login came from, kept with the session.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,26 @@ pub enum LoginError {
     Hash(#[from] HashError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    #[error("too many failed logins; retry in {retry_after_seconds} s")]
+    Locked { retry_after_seconds: u32 },
+    #[error(transparent)]
+    Limiter(#[from] LimiterError),
+}
+
+/// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
+async fn wrong_password(deps: &Deps<'_>, email: &EmailAddress, lockout_started: bool) -> LoginError {
+    if lockout_started {
+        match deps.store.user_by_email(email).await {
+            Ok(Some(user)) => deps.outbox.send(Mail::AccountLocked {
+                to: user.email,
+                reset_url: deps.forgot_password_url(),
+                retry_after_seconds: deps.config.limits.lockout.backoff_seconds(1),
+            }),
+            Ok(None) => {}
+            Err(e) => return e.into(),
+        }
+    }
+    LoginError::InvalidCredentials
 }
 
 pub async fn login(
@@ -42,13 +63,27 @@ pub async fn login(
     password: &str,
     client: ClientInfo,
 ) -> Result<LoggedIn, LoginError> {
-    let Some(mut user) = deps.store.user_by_email(email).await? else {
-        passwords::verify_dummy(password, deps.config.bcrypt_cost);
-        return Err(LoginError::InvalidCredentials);
-    };
-    if !passwords::verify(password, &user.password_hash) {
-        return Err(LoginError::InvalidCredentials);
+    // The lockout counts attempts per email, known or not, so it reveals nothing either.
+    let lockout_key = format!("lockout:{}", deps.digester.pseudonym(email.as_str()));
+    if let Gate::Blocked { retry_after_seconds } = deps
+        .limiter
+        .begin_login(&lockout_key, deps.config.limits.lockout)
+        .await?
+    {
+        return Err(LoginError::Locked { retry_after_seconds });
     }
+    let found = deps.store.user_by_email(email).await?;
+    let password_ok = match &found {
+        Some(user) => passwords::verify(password, &user.password_hash),
+        None => {
+            passwords::verify_dummy(password, deps.config.bcrypt_cost);
+            false
+        }
+    };
+    let lockout_started = deps.limiter.finish_login(&lockout_key, password_ok).await?;
+    let (Some(mut user), true) = (found, password_ok) else {
+        return Err(wrong_password(deps, email, lockout_started).await);
+    };
     // Only someone who knows the password learns that the address is unverified.
     if !user.email_verified {
         return Err(LoginError::EmailNotVerified);

@@ -1,6 +1,7 @@
 //! Native tests of the flows against the in-memory store, a recording outbox and a fixed clock.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use super::authenticate::authenticate;
 use super::login::{login, ClientInfo, LoginError};
@@ -13,6 +14,7 @@ use crate::config::{test_config, Config};
 use crate::domain::{
     Clock, EmailAddress, Mail, Outbox, Password, ResetToken, SecretDigester, UnixSeconds, VerificationCode,
 };
+use crate::rate_limit::memory::MemoryLimiter;
 use crate::storage::memory::MemoryStore;
 
 struct FixedClock(Cell<UnixSeconds>);
@@ -34,7 +36,8 @@ struct World {
     config: Config,
     store: MemoryStore,
     outbox: RecordingOutbox,
-    clock: FixedClock,
+    clock: Rc<FixedClock>,
+    limiter: MemoryLimiter,
     digester: SecretDigester,
     tokens: TokenService,
 }
@@ -42,13 +45,15 @@ struct World {
 impl World {
     fn new() -> Self {
         let config = test_config();
+        let clock = Rc::new(FixedClock(Cell::new(1_800_000_000)));
         Self {
             digester: SecretDigester::new(config.secret_key.expose().as_bytes()),
             tokens: TokenService::new(&config),
             config,
             store: MemoryStore::default(),
             outbox: RecordingOutbox::default(),
-            clock: FixedClock(Cell::new(1_800_000_000)),
+            clock: clock.clone(),
+            limiter: MemoryLimiter::new(clock),
         }
     }
 
@@ -57,9 +62,10 @@ impl World {
             config: &self.config,
             store: &self.store,
             outbox: &self.outbox,
-            clock: &self.clock,
+            clock: &*self.clock,
             digester: &self.digester,
             tokens: &self.tokens,
+            limiter: &self.limiter,
         }
     }
 

@@ -30,6 +30,11 @@ pub enum Mail {
         to: String,
         new_email: String,
     },
+    AccountLocked {
+        to: String,
+        reset_url: String,
+        retry_after_seconds: u32,
+    },
 }
 
 impl Mail {
@@ -40,7 +45,8 @@ impl Mail {
             | Self::PasswordResetLink { to, .. }
             | Self::PasswordChanged { to }
             | Self::EmailChangeCode { to, .. }
-            | Self::EmailChangeRequested { to, .. } => to,
+            | Self::EmailChangeRequested { to, .. }
+            | Self::AccountLocked { to, .. } => to,
         }
     }
 
@@ -53,6 +59,7 @@ impl Mail {
             Self::PasswordChanged { .. } => "password_changed",
             Self::EmailChangeCode { .. } => "email_change_code",
             Self::EmailChangeRequested { .. } => "email_change_notice",
+            Self::AccountLocked { .. } => "account_locked",
         }
     }
 }

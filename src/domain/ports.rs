@@ -7,6 +7,7 @@ use super::email::EmailAddress;
 use super::mail::Mail;
 use super::secrets::TokenPurpose;
 use super::user::{OneTimeToken, Session, SessionId, UnixSeconds, User, UserId};
+use crate::rate_limit::policy::{Decision, Gate, LockoutPolicy, Policy};
 
 /// A storage failure the flows cannot do anything about (database down, timeout, bad SQL).
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,22 @@ pub trait TokenStore {
 /// Everything the flows store; one adapter per database implements all three.
 pub trait Store: UserStore + SessionStore + TokenStore {}
 impl<T: UserStore + SessionStore + TokenStore> Store for T {}
+
+/// The rate limiter could not answer; auth routes then fail closed.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter unavailable: {0}")]
+pub struct LimiterError(pub String);
+
+/// Exact counters, shared by every isolate (Durable Objects in the Worker).
+#[async_trait(?Send)]
+pub trait RateLimiter {
+    /// Takes one token from the bucket `key` under `policy`.
+    async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError>;
+    /// Reserves a password check for the account behind `key`, or says how long it is locked.
+    async fn begin_login(&self, key: &str, policy: LockoutPolicy) -> Result<Gate, LimiterError>;
+    /// Records the outcome; answers true when this failure started a lockout.
+    async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError>;
+}
 
 /// Takes mail to deliver off the response path (the Worker defers it with `waitUntil`),
 /// so neither a slow mail API nor its failure shows in the answer.

@@ -141,6 +141,17 @@ impl SecretDigester {
     }
 }
 
+impl SecretDigester {
+    /// A stable pseudonym for `value` (an email, say), for counter names that must not
+    /// reveal who they count.
+    pub fn pseudonym(&self, value: &str) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(b"pseudonym\0");
+        mac.update(value.as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -32,6 +32,7 @@ const TEMPLATES: &[Template] = &[
         "email_change_notice",
         "A change of your {{app_name}} email address was requested"
     ),
+    template!("account_locked", "Sign-in to your {{app_name}} account is paused"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +71,16 @@ pub fn render(mail: &Mail, app_name: &str) -> RenderedMail {
         }
         Mail::PasswordChanged { .. } => {}
         Mail::EmailChangeRequested { new_email, .. } => values.push(("new_email", new_email.clone())),
+        Mail::AccountLocked {
+            reset_url,
+            retry_after_seconds,
+            ..
+        } => {
+            values.extend([
+                ("reset_url", reset_url.clone()),
+                ("retry_after_seconds", retry_after_seconds.to_string()),
+            ]);
+        }
     }
     RenderedMail {
         to: mail.recipient().to_owned(),
@@ -131,8 +142,13 @@ mod tests {
                 expires_minutes: 15,
             },
             Mail::EmailChangeRequested {
-                to,
+                to: to.clone(),
                 new_email: "n***@example.org".into(),
+            },
+            Mail::AccountLocked {
+                to,
+                reset_url: "https://app.example/forgot-password".into(),
+                retry_after_seconds: 30,
             },
         ]
     }

@@ -3,11 +3,13 @@
 use super::body;
 use super::dto::{Fields, UpdateUserRequest, UserBody};
 use super::error::{ApiError, Problem};
+use super::limits;
 use super::login::ACCESS_COOKIE;
 use super::{Ctx, Request, Response};
 use crate::auth::authenticate::{authenticate, AuthenticateError, Caller};
 use crate::auth::update_user::{self as flow, UpdateUserError, UserUpdate};
 use crate::domain::FullName;
+use crate::rate_limit::limits::Limit;
 
 /// The bearer token, else the `access_token` cookie.
 fn presented_token(request: &Request) -> Option<&str> {
@@ -20,8 +22,9 @@ fn presented_token(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The authenticated caller, within the per-user API limit.
 pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError> {
-    authenticate(&ctx.deps, presented_token(request))
+    let caller = authenticate(&ctx.deps, presented_token(request))
         .await
         .map_err(|e| match e {
             AuthenticateError::Missing => {
@@ -31,7 +34,9 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
                 ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked")
             }
             AuthenticateError::Store(e) => e.into(),
-        })
+        })?;
+    limits::enforce(ctx, &[(Limit::UserApi, &caller.user.id.0)]).await?;
+    Ok(caller)
 }
 
 #[utoipa::path(get, path = "/balance_hub/auth/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses(

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Response;
-use crate::domain::StoreError;
+use crate::domain::{LimiterError, StoreError};
 
 /// One field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -113,6 +113,15 @@ impl ApiError {
         Self::new(405, "method_not_allowed", format!("this route allows {allow}")).with_header("Allow", allow)
     }
 
+    pub fn rate_limited(retry_after_seconds: u32) -> Self {
+        Self::new(
+            429,
+            "rate_limited",
+            format!("too many requests; retry in {retry_after_seconds} s"),
+        )
+        .with_header("Retry-After", retry_after_seconds.to_string())
+    }
+
     pub fn unavailable(check: &str, detail: impl Into<String>) -> Self {
         let mut error = Self::new(503, "dependency_unavailable", detail);
         error.problem.checks = Some(serde_json::json!({ check: "unavailable" }));
@@ -175,6 +184,15 @@ pub fn reason_phrase(status: u16) -> &'static str {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let mut api = Self::unavailable("database", "the database is unavailable; try again shortly");
+        api.cause = Some(error.to_string());
+        api
+    }
+}
+
+/// Without the limiter, limited routes fail closed: never an unlimited login.
+impl From<LimiterError> for ApiError {
+    fn from(error: LimiterError) -> Self {
+        let mut api = Self::unavailable("rate_limiter", "the rate limiter is unavailable; try again shortly");
         api.cause = Some(error.to_string());
         api
     }

@@ -4,8 +4,10 @@ use super::account::caller;
 use super::body;
 use super::dto::{Fields, LoginForm, LoginRequest, LoginResponse, UserBody};
 use super::error::{ApiError, Problem};
+use super::limits::{self, ip, pseudonym};
 use super::{Ctx, Request, Response};
 use crate::auth::login::{self as flow, ClientInfo, LoginError};
+use crate::rate_limit::limits::Limit;
 
 pub const ACCESS_COOKIE: &str = "access_token";
 
@@ -23,6 +25,7 @@ pub const ACCESS_COOKIE: &str = "access_token";
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::LoginIp, ip(ctx))]).await?;
     let (email, password) = credentials(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &email);
@@ -30,6 +33,7 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         fields.push("password", "field required");
     }
     let email = fields.finish(|| email)?;
+    limits::enforce(ctx, &[(Limit::LoginAccount, &pseudonym(ctx, email.as_str()))]).await?;
     let client = ClientInfo {
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.clone(),
@@ -46,6 +50,8 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
             LoginError::Store(e) => e.into(),
             LoginError::Hash(e) => ApiError::internal_cause(e),
             LoginError::Token(e) => ApiError::internal_cause(e),
+            LoginError::Locked { retry_after_seconds } => ApiError::rate_limited(retry_after_seconds),
+            LoginError::Limiter(e) => e.into(),
         })?;
     let cookie = format!(
         "{ACCESS_COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",

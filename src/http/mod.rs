@@ -5,6 +5,7 @@ pub mod body;
 pub mod cors;
 pub mod dto;
 pub mod error;
+pub mod limits;
 pub mod openapi;
 pub mod router;
 
@@ -18,7 +19,7 @@ mod verify_email;
 use crate::auth::tokens::TokenService;
 use crate::auth::Deps;
 use crate::config::Config;
-use crate::domain::{secrets::random_uuid, Clock, Outbox, SecretDigester, Store};
+use crate::domain::{secrets::random_uuid, Clock, Outbox, RateLimiter, SecretDigester, Store};
 use error::ApiError;
 use router::{Route, RouteMatch};
 
@@ -142,6 +143,7 @@ pub struct Services<'a> {
     pub outbox: &'a dyn Outbox,
     pub clock: &'a dyn Clock,
     pub reporter: &'a dyn ErrorReporter,
+    pub limiter: &'a dyn RateLimiter,
 }
 
 /// What a handler sees of its request's surroundings.
@@ -149,6 +151,8 @@ pub struct Ctx<'a> {
     pub deps: Deps<'a>,
     pub request_id: String,
     pub client_ip: Option<String>,
+    /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
+    pub quota: std::cell::Cell<Option<(u32, u32)>>,
 }
 
 /// The outcome of one request, for logs and metrics.
@@ -176,9 +180,11 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
             clock: services.clock,
             digester: &state.digester,
             tokens: &state.tokens,
+            limiter: services.limiter,
         },
         request_id: request_id.clone(),
         client_ip: request.header("cf-connecting-ip").map(str::to_owned),
+        quota: std::cell::Cell::new(None),
     };
     let result = match matched {
         RouteMatch::Found(route) => dispatch(route, &ctx, &request).await,
@@ -193,6 +199,12 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
         }
         error.into_response()
     });
+    if let Some((limit, remaining)) = ctx.quota.get() {
+        response.headers.push(("X-RateLimit-Limit".into(), limit.to_string()));
+        response
+            .headers
+            .push(("X-RateLimit-Remaining".into(), remaining.to_string()));
+    }
     cors::decorate(config, &request, &mut response);
     if route_name.starts_with("{p}/auth/")
         || (route_name == "unmatched" && request.path.starts_with(&format!("{}/auth/", config.api_prefix)))

@@ -3,9 +3,11 @@
 use super::body;
 use super::dto::{EmailRequest, Fields, Message, ResetPasswordRequest};
 use super::error::{ApiError, Problem};
+use super::limits::{self, ip, pseudonym};
 use super::{Ctx, Request, Response};
 use crate::auth::password_reset::{self as flow, ResetPasswordError};
 use crate::domain::ResetToken;
+use crate::rate_limit::limits::Limit;
 
 pub const FORGET_SENT: &str = "If the address belongs to an account, a password reset link is on its way.";
 
@@ -14,10 +16,12 @@ pub const FORGET_SENT: &str = "If the address belongs to an account, a password 
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn forget(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::ForgetIp, ip(ctx))]).await?;
     let input: EmailRequest = body::json(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
     let email = fields.finish(|| email)?;
+    limits::enforce(ctx, &[(Limit::ForgetEmail, &pseudonym(ctx, email.as_str()))]).await?;
     flow::forget_password(&ctx.deps, &email).await?;
     Ok(Response::json(202, &Message::new(FORGET_SENT)))
 }
@@ -28,7 +32,9 @@ pub async fn forget(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErr
     (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_error` or `password_too_common`; the token stays usable"),
 ))]
 pub async fn reset(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::ResetIp, ip(ctx))]).await?;
     let input: ResetPasswordRequest = body::json(request)?;
+    limits::enforce(ctx, &[(Limit::ResetToken, &pseudonym(ctx, input.token.trim()))]).await?;
     let mut fields = Fields::default();
     let password = fields.password("new_password", &input.new_password);
     let password = fields.finish(|| password)?;

@@ -3,9 +3,11 @@
 use super::body;
 use super::dto::{EmailRequest, Fields, Message, RegisterRequest};
 use super::error::{ApiError, Problem};
+use super::limits::{self, ip, pseudonym};
 use super::{Ctx, Request, Response};
 use crate::auth::register::{self as flow, RegisterError, Registration};
 use crate::domain::FullName;
+use crate::rate_limit::limits::Limit;
 
 pub const REGISTERED: &str = "If the address can be registered, a verification code is on its way. Check your inbox.";
 pub const RESENT: &str = "If the address belongs to an unverified account, a new verification code is on its way.";
@@ -16,6 +18,7 @@ pub const RESENT: &str = "If the address belongs to an unverified account, a new
     (status = 422, body = Problem, content_type = "application/problem+json", description = "`validation_error` or `password_too_common`"),
 ))]
 pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::RegisterIp, ip(ctx))]).await?;
     let input: RegisterRequest = body::json(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
@@ -34,6 +37,11 @@ pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiE
             full_name,
         })
     })?;
+    limits::enforce(
+        ctx,
+        &[(Limit::RegisterEmail, &pseudonym(ctx, registration.email.as_str()))],
+    )
+    .await?;
     flow::register(&ctx.deps, registration).await.map_err(|e| match e {
         RegisterError::Store(e) => ApiError::from(e),
         RegisterError::Hash(e) => ApiError::internal_cause(e),
@@ -46,10 +54,12 @@ pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiE
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn resend_verification(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::ResendIp, ip(ctx))]).await?;
     let input: EmailRequest = body::json(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
     let email = fields.finish(|| email)?;
+    limits::enforce(ctx, &[(Limit::ResendEmail, &pseudonym(ctx, email.as_str()))]).await?;
     flow::resend_verification(&ctx.deps, &email).await?;
     Ok(Response::json(202, &Message::new(RESENT)))
 }

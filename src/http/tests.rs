@@ -4,8 +4,12 @@ use std::cell::RefCell;
 
 use super::*;
 use crate::config::test_config;
+use crate::domain::LimiterError;
 use crate::domain::{Mail, UnixSeconds};
+use crate::rate_limit::memory::MemoryLimiter;
+use crate::rate_limit::policy::{Decision, Gate, LockoutPolicy, Policy};
 use crate::storage::memory::MemoryStore;
+use std::rc::Rc;
 
 struct Fixed;
 impl Clock for Fixed {
@@ -31,7 +35,10 @@ impl ErrorReporter for Reports {
 }
 
 fn send(request: Request) -> Response {
-    let mut config = test_config();
+    send_limited(request, &MemoryLimiter::new(Rc::new(Fixed)), test_config())
+}
+
+fn send_limited(request: Request, limiter: &dyn RateLimiter, mut config: crate::config::Config) -> Response {
     config.cors_origins = vec!["https://app.example".into()];
     let state = AppState::new(config);
     let (store, outbox, reports) = (MemoryStore::default(), Outgoing::default(), Reports::default());
@@ -40,6 +47,7 @@ fn send(request: Request) -> Response {
         outbox: &outbox,
         clock: &Fixed,
         reporter: &reports,
+        limiter,
     };
     pollster::block_on(handle(request, &state, &services)).response
 }
@@ -119,4 +127,63 @@ fn the_openapi_document_lists_every_route_under_the_prefix() {
             "{method} {path} is missing from the OpenAPI document"
         );
     }
+}
+
+fn forget(email: &str) -> Request {
+    Request::new("POST", "/balance_hub/auth/password/forget")
+        .with_header("content-type", "application/json")
+        .with_header("cf-connecting-ip", "198.51.100.7")
+        .with_body(format!(r#"{{"email":"{email}"}}"#))
+}
+
+#[test]
+fn the_request_over_a_limit_is_429_with_retry_after() {
+    let limiter = MemoryLimiter::new(Rc::new(Fixed));
+    let mut config = test_config();
+    config.limits =
+        crate::rate_limit::limits::Limits::from_vars(|name| (name == "RATE_LIMIT_FORGET_EMAIL").then(|| "2/60".into()))
+            .unwrap();
+    let statuses: Vec<u16> = (0..3)
+        .map(|_| send_limited(forget("ada@example.com"), &limiter, config.clone()).status)
+        .collect();
+    assert_eq!(statuses, [202, 202, 429]);
+    let refused = send_limited(forget("ada@example.com"), &limiter, config.clone());
+    assert_eq!(problem(&refused)["code"], "rate_limited");
+    assert_eq!(refused.header("retry-after"), Some("30"));
+    assert_eq!(refused.header("x-ratelimit-limit"), Some("2"));
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(
+        send_limited(forget("bo@example.com"), &limiter, config).status,
+        202,
+        "another email has its own budget"
+    );
+}
+
+struct Unreachable;
+
+#[async_trait::async_trait(?Send)]
+impl RateLimiter for Unreachable {
+    async fn take(&self, _: &str, _: Policy) -> Result<Decision, LimiterError> {
+        Err(LimiterError("connection refused".into()))
+    }
+    async fn begin_login(&self, _: &str, _: LockoutPolicy) -> Result<Gate, LimiterError> {
+        Err(LimiterError("connection refused".into()))
+    }
+    async fn finish_login(&self, _: &str, _: bool) -> Result<bool, LimiterError> {
+        Err(LimiterError("connection refused".into()))
+    }
+}
+
+#[test]
+fn without_the_limiter_auth_routes_fail_closed() {
+    let login = Request::new("POST", "/balance_hub/auth/login")
+        .with_header("content-type", "application/json")
+        .with_body(r#"{"email":"ada@example.com","password":"whatever it is"}"#);
+    let response = send_limited(login, &Unreachable, test_config());
+    assert_eq!(response.status, 503);
+    assert_eq!(problem(&response)["checks"]["rate_limiter"], "unavailable");
+    assert_eq!(
+        send_limited(Request::new("GET", "/"), &Unreachable, test_config()).status,
+        200
+    );
 }

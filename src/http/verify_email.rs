@@ -3,9 +3,11 @@
 use super::body;
 use super::dto::{Fields, Message, VerifyEmailRequest};
 use super::error::{ApiError, Problem};
+use super::limits::{self, ip, pseudonym};
 use super::{Ctx, Request, Response};
 use crate::auth::verify_email::{self as flow, VerifyEmailError};
 use crate::domain::VerificationCode;
+use crate::rate_limit::limits::Limit;
 
 #[utoipa::path(post, path = "/balance_hub/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest, responses(
     (status = 200, body = Message),
@@ -14,10 +16,12 @@ use crate::domain::VerificationCode;
     (status = 422, body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn verify_email(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    limits::enforce(ctx, &[(Limit::VerifyIp, ip(ctx))]).await?;
     let input: VerifyEmailRequest = body::json(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
     let email = fields.finish(|| email)?;
+    limits::enforce(ctx, &[(Limit::VerifyAccount, &pseudonym(ctx, email.as_str()))]).await?;
     // A code of the wrong shape is just another wrong code: it counts as a try.
     let code = VerificationCode::parse(&input.code);
     flow::verify_email(&ctx.deps, &email, code.as_ref())

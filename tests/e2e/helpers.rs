@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -19,6 +19,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub const FRONTEND_URL: &str = "http://frontend.test";
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
 pub const BCRYPT_COST: u32 = 4;
+pub const LOCKOUT_FREE_ATTEMPTS: u32 = 10;
 
 #[allow(dead_code)]
 pub struct TestApp {
@@ -31,6 +32,8 @@ pub struct TestApp {
 }
 
 static APP: OnceLock<TestApp> = OnceLock::new();
+/// Requests share it; direct D1 access (`TestApp::d1`) takes it alone.
+static DB_GATE: RwLock<()> = RwLock::new(());
 
 /// The running Worker. `start_worker` must have run (main does it before any test).
 pub fn spawn_app() -> &'static TestApp {
@@ -121,6 +124,13 @@ pub fn start_worker() -> Worker {
         ("FRONTEND_URL", FRONTEND_URL.to_owned()),
         ("CORS_ORIGINS", ALLOWED_ORIGIN.to_owned()),
         ("ENVIRONMENT", "e2e".to_owned()),
+        // Short windows and a small lockout, so limits can be met and outlived in seconds.
+        ("RATE_LIMIT_FORGET_EMAIL", "3/12".to_owned()),
+        ("RATE_LIMIT_VERIFY_ACCOUNT", "30/600".to_owned()),
+        ("RATE_LIMIT_USER_API", "20/60".to_owned()),
+        ("LOCKOUT_FREE_ATTEMPTS", LOCKOUT_FREE_ATTEMPTS.to_string()),
+        ("LOCKOUT_BASE_SECONDS", "1".to_owned()),
+        ("LOCKOUT_MAX_SECONDS", "4".to_owned()),
     ];
     let log_file = state_dir.join("wrangler.log");
     let log = std::fs::File::create(&log_file).unwrap();
@@ -224,8 +234,17 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Sends a request. Unless the test names one, each request comes from its own
+    /// `CF-Connecting-IP`, so per-IP limits only bite in the tests that aim at them.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+        let _shared = DB_GATE.read().unwrap_or_else(|e| e.into_inner());
         let mut request = self.agent.request(method, &self.url(path));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("cf-connecting-ip"))
+        {
+            request = request.set("CF-Connecting-IP", &unique_ip());
+        }
         for (name, value) in headers {
             request = request.set(name, value);
         }
@@ -316,7 +335,10 @@ impl TestApp {
     }
 
     /// Runs SQL against the test instance's local D1 (for arranging and inspecting rows).
+    /// Local D1 is one SQLite file: while this runs no test request is in flight (the
+    /// gate), so neither side meets SQLITE_BUSY.
     pub fn d1(&self, sql: &str) -> Vec<Value> {
+        let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
         let output = wrangler(&self.state_dir)
             .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
             .arg(self.state_dir.join("state"))
@@ -338,4 +360,11 @@ pub fn unique_email(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{tag}.{}.{n}@example.com", std::process::id())
+}
+
+/// A documentation-range address (198.18.0.0/15) not used by any other request of the run.
+pub fn unique_ip() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("198.{}.{}.{}", 18 + (n >> 16) % 2, (n >> 8) & 0xff, n & 0xff)
 }
