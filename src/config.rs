@@ -57,6 +57,8 @@ pub struct Config {
     pub sentry_dsn: Option<Secret>,
     pub metrics_token: Option<Secret>,
     pub limits: Limits,
+    /// Test configurations only: honours `X-Fault-Inject: internal`.
+    pub fault_injection: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -144,6 +146,7 @@ impl Config {
             sentry_dsn: get("SENTRY_DSN").map(Secret),
             metrics_token: get("METRICS_TOKEN").map(Secret),
             limits,
+            fault_injection: boolean(&get, "FAULT_INJECTION", false)?,
         })
     }
 }

@@ -1,17 +1,18 @@
-//! The Worker entry: converts between workers-rs types and `http`'s, builds the per-request
-//! adapters and defers mail with `waitUntil`. Wiring only.
+//! The Worker entry: builds the per-isolate state and the per-request adapters, hands the
+//! request to `http::handle`, then records, logs and flushes. Wiring only.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-use async_trait::async_trait;
-use wasm_bindgen::JsValue;
-use worker::{event, Context, Date, Env, Fetch, Headers, Method, RequestInit};
+use worker::{event, Context, Env};
 
 use crate::config::{Config, ConfigError};
-use crate::domain::{Clock, Mail, Outbox, UnixSeconds};
-use crate::email::{sendgrid, templates};
-use crate::http::{self, error::ApiError, AppState, ErrorReporter, Services};
+use crate::edge::convert::{from_worker, to_worker};
+use crate::edge::mail::WaitUntilOutbox;
+use crate::edge::metrics::{self, DurableMetrics};
+use crate::edge::report::SentryReporter;
+use crate::edge::{log_json, now_ms, WorkerClock};
+use crate::http::{self, error::ApiError, AppState, Services};
 use crate::rate_limit::client::DurableLimiter;
 use crate::storage::d1::D1Store;
 
@@ -37,7 +38,7 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
 
 #[event(fetch)]
 pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
-    let started = Date::now().as_millis();
+    let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,
         Err(error) => {
@@ -48,150 +49,56 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
             return to_worker(ApiError::internal_cause(&error).into_response());
         }
     };
-    let request = match from_worker(req).await {
+    metrics::bind(&env);
+    let mut request = match from_worker(req).await {
         Ok(request) => request,
         Err(response) => return to_worker(response),
     };
+    let request_id = http::request_id(&request);
+    request.headers.retain(|(name, _)| name != "x-request-id");
+    request.headers.push(("x-request-id".into(), request_id.clone()));
     let method = request.method.clone();
-    let store = D1Store::new(env.d1("DB")?);
+    let ctx = Rc::new(ctx);
+
+    let store = D1Store::new(env.d1("DB"));
+    let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let outbox = WaitUntilOutbox {
-        ctx: Rc::new(ctx),
+        ctx: ctx.clone(),
+        state: state.clone(),
+        request_id: request_id.clone(),
+    };
+    let reporter = SentryReporter {
+        ctx: ctx.clone(),
         state: state.clone(),
     };
-    let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let services = Services {
         store: &store,
         outbox: &outbox,
         clock: &WorkerClock,
-        reporter: &LogReporter,
+        reporter: &reporter,
         limiter: &limiter,
+        metrics: &DurableMetrics,
     };
     let handled = http::handle(request, &state, &services).await;
-    let request_id = handled.response.header("X-Request-Id").unwrap_or_default().to_owned();
+
+    let elapsed_ms = now_ms().saturating_sub(started);
+    metrics::record_request(
+        &method,
+        handled.route,
+        handled.response.status,
+        elapsed_ms as f64 / 1000.0,
+    );
+    handled.events.iter().for_each(|event| metrics::record_event(event));
+    ctx.wait_until(metrics::flush());
     log_json(serde_json::json!({
         "level": "info",
-        "request_id": request_id,
+        "request_id": handled.request_id,
         "method": method,
         "route": handled.route,
         "status": handled.response.status,
-        "duration_ms": Date::now().as_millis().saturating_sub(started),
+        "duration_ms": elapsed_ms,
+        "user_id": handled.user_id,
+        "outcome": handled.outcome,
     }));
     to_worker(handled.response)
-}
-
-/// Reads the request, refusing an announced oversized body before reading it.
-async fn from_worker(mut req: worker::Request) -> Result<http::Request, http::Response> {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v))
-        .collect();
-    let declared = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > http::body::MAX_BODY_BYTES) {
-        return Err(http::body::too_large().into_response());
-    }
-    let method = req.method().to_string();
-    let body = if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
-        Vec::new()
-    } else {
-        req.bytes()
-            .await
-            .map_err(|_| ApiError::malformed_body("the body could not be read").into_response())?
-    };
-    Ok(http::Request {
-        method,
-        path: req.path(),
-        headers,
-        body,
-    })
-}
-
-fn to_worker(response: http::Response) -> worker::Result<worker::Response> {
-    let headers = Headers::new();
-    for (name, value) in &response.headers {
-        headers.append(name, value)?;
-    }
-    let out = if response.body.is_empty() {
-        worker::Response::empty()?
-    } else {
-        worker::Response::from_bytes(response.body)?
-    };
-    Ok(out.with_status(response.status).with_headers(headers))
-}
-
-fn log_json(value: serde_json::Value) {
-    worker::console_log!("{value}");
-}
-
-struct WorkerClock;
-
-impl Clock for WorkerClock {
-    fn now(&self) -> UnixSeconds {
-        (Date::now().as_millis() / 1000) as UnixSeconds
-    }
-}
-
-struct LogReporter;
-
-impl ErrorReporter for LogReporter {
-    fn report(&self, error_id: &str, route: &str, status: u16, cause: &str) {
-        log_json(
-            serde_json::json!({ "level": "error", "error_id": error_id, "route": route, "status": status, "cause": cause }),
-        );
-    }
-}
-
-/// Delivers mail after the response is sent. Without `SENDGRID_API_KEY` (local
-/// development), the rendered mail goes to the log instead.
-struct WaitUntilOutbox {
-    ctx: Rc<Context>,
-    state: Rc<AppState>,
-}
-
-impl Outbox for WaitUntilOutbox {
-    fn send(&self, mail: Mail) {
-        let state = self.state.clone();
-        self.ctx.wait_until(async move {
-            let config = &state.config;
-            let rendered = templates::render(&mail, &config.app_name);
-            let Some(key) = &config.sendgrid_api_key else {
-                log_json(serde_json::json!({ "level": "info", "message": "mail (no SENDGRID_API_KEY, not sent)", "kind": mail.kind(), "to": rendered.to, "subject": rendered.subject, "text": rendered.text }));
-                return;
-            };
-            match sendgrid::send(&FetchTransport, config, key.expose(), &rendered).await {
-                Ok(()) => log_json(serde_json::json!({ "level": "info", "message": "mail sent", "kind": mail.kind() })),
-                Err(error) => log_json(serde_json::json!({ "level": "error", "message": "mail failed", "kind": mail.kind(), "error": error.to_string() })),
-            }
-        });
-    }
-}
-
-struct FetchTransport;
-
-#[async_trait(?Send)]
-impl sendgrid::Transport for FetchTransport {
-    async fn post_json(&self, url: &str, bearer: &str, body: String) -> Result<(u16, String), String> {
-        let headers = Headers::new();
-        headers
-            .set("Authorization", &format!("Bearer {bearer}"))
-            .map_err(|e| e.to_string())?;
-        headers
-            .set("Content-Type", "application/json")
-            .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-        let mut response = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
-        let text = response.text().await.unwrap_or_default();
-        Ok((response.status_code(), text))
-    }
-
-    async fn sleep_ms(&self, ms: u32) {
-        worker::Delay::from(std::time::Duration::from_millis(ms.into())).await;
-    }
 }

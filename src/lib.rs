@@ -9,10 +9,15 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod http;
+pub mod observability;
 pub mod rate_limit;
 pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
+mod edge;
+#[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+pub use observability::aggregator::MetricsAggregator;
 #[cfg(target_arch = "wasm32")]
 pub use rate_limit::durable_object::RateLimitCounter;

@@ -13,6 +13,8 @@ mod helpers;
 mod account;
 #[path = "e2e/login.rs"]
 mod login;
+#[path = "e2e/observability.rs"]
+mod observability;
 #[path = "e2e/password_reset.rs"]
 mod password_reset;
 #[path = "e2e/rate_limit.rs"]
@@ -76,6 +78,11 @@ fn main() {
         password_reset::a_reset_token_works_once_and_ends_sessions,
         password_reset::bad_reset_tokens_are_400,
         password_reset::a_weak_new_password_leaves_the_token_usable,
+        observability::metrics_count_exactly_the_requests_made,
+        observability::auth_events_are_counted,
+        observability::metrics_require_the_token,
+        observability::an_internal_error_reaches_sentry_scrubbed,
+        observability::a_failed_mail_is_reported,
         rate_limit::one_ip_gets_exactly_the_limit_of_registrations,
         rate_limit::a_limit_resets_when_its_window_passes,
         rate_limit::a_hundred_concurrent_wrong_logins_check_few_passwords,

@@ -44,6 +44,7 @@ pub enum LoginError {
 /// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
 async fn wrong_password(deps: &Deps<'_>, email: &EmailAddress, lockout_started: bool) -> LoginError {
     if lockout_started {
+        deps.events.event("lockout");
         match deps.store.user_by_email(email).await {
             Ok(Some(user)) => deps.outbox.send(Mail::AccountLocked {
                 to: user.email,

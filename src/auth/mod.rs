@@ -12,7 +12,7 @@ pub mod update_user;
 pub mod verify_email;
 
 use crate::config::Config;
-use crate::domain::{Clock, Outbox, RateLimiter, SecretDigester, Store};
+use crate::domain::{Clock, Outbox, RateLimiter, SecretDigester, Store, Telemetry};
 
 /// Wrong guesses a code survives; the next guess finds it dead.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
@@ -28,6 +28,7 @@ pub struct Deps<'a> {
     pub digester: &'a SecretDigester,
     pub tokens: &'a tokens::TokenService,
     pub limiter: &'a dyn RateLimiter,
+    pub events: &'a dyn Telemetry,
 }
 
 impl Deps<'_> {

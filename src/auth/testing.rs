@@ -38,6 +38,7 @@ struct World {
     outbox: RecordingOutbox,
     clock: Rc<FixedClock>,
     limiter: MemoryLimiter,
+    events: crate::http::EventLog,
     digester: SecretDigester,
     tokens: TokenService,
 }
@@ -54,6 +55,7 @@ impl World {
             outbox: RecordingOutbox::default(),
             clock: clock.clone(),
             limiter: MemoryLimiter::new(clock),
+            events: Default::default(),
         }
     }
 
@@ -66,6 +68,7 @@ impl World {
             digester: &self.digester,
             tokens: &self.tokens,
             limiter: &self.limiter,
+            events: &self.events,
         }
     }
 

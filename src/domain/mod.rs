@@ -12,7 +12,8 @@ pub use email::EmailAddress;
 pub use mail::Mail;
 pub use password::Password;
 pub use ports::{
-    Clock, LimiterError, Outbox, RateLimiter, SessionStore, Store, StoreError, TokenStore, UserStore, WriteUserError,
+    Clock, LimiterError, Outbox, RateLimiter, SessionStore, Store, StoreError, Telemetry, TokenStore, UserStore,
+    WriteUserError,
 };
 pub use secrets::{ResetToken, SecretDigester, TokenPurpose, VerificationCode};
 pub use user::{FullName, OneTimeToken, Session, SessionId, UnixSeconds, User, UserId};

@@ -105,12 +105,19 @@ pub trait RateLimiter {
     async fn begin_login(&self, key: &str, policy: LockoutPolicy) -> Result<Gate, LimiterError>;
     /// Records the outcome; answers true when this failure started a lockout.
     async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError>;
+    /// A round trip to the limiter, for `/health`.
+    async fn ping(&self) -> Result<(), LimiterError>;
 }
 
 /// Takes mail to deliver off the response path (the Worker defers it with `waitUntil`),
 /// so neither a slow mail API nor its failure shows in the answer.
 pub trait Outbox {
     fn send(&self, mail: Mail);
+}
+
+/// Counts auth events (`auth_events_total{event}`) a flow knows of and the edge cannot see.
+pub trait Telemetry {
+    fn event(&self, name: &'static str);
 }
 
 pub trait Clock {

@@ -35,6 +35,7 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
             }
             AuthenticateError::Store(e) => e.into(),
         })?;
+    ctx.user_id.replace(Some(caller.user.id.0.clone()));
     limits::enforce(ctx, &[(Limit::UserApi, &caller.user.id.0)]).await?;
     Ok(caller)
 }

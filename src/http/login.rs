@@ -53,6 +53,7 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
             LoginError::Locked { retry_after_seconds } => ApiError::rate_limited(retry_after_seconds),
             LoginError::Limiter(e) => e.into(),
         })?;
+    ctx.user_id.replace(Some(logged_in.user.id.0.clone()));
     let cookie = format!(
         "{ACCESS_COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",
         logged_in.access_token,

@@ -11,109 +11,24 @@ pub mod router;
 
 mod account;
 mod login;
+mod message;
+mod metrics;
 mod password_reset;
 mod register;
 mod system;
 mod verify_email;
 
+pub use message::{Request, Response};
+
 use crate::auth::tokens::TokenService;
 use crate::auth::Deps;
 use crate::config::Config;
-use crate::domain::{secrets::random_uuid, Clock, Outbox, RateLimiter, SecretDigester, Store};
+use std::cell::{Cell, RefCell};
+
+use crate::domain::{secrets::random_uuid, Clock, Outbox, RateLimiter, SecretDigester, Store, Telemetry};
+use crate::observability::metrics::Aggregate;
 use error::ApiError;
 use router::{Route, RouteMatch};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: String,
-    pub path: String,
-    /// Header names are lower case.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn new(method: &str, path: &str) -> Self {
-        Self {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
-        self
-    }
-
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == "cookie")
-            .flat_map(|(_, v)| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
-        Self {
-            status,
-            headers: vec![("Content-Type".into(), content_type.into())],
-            body,
-        }
-    }
-
-    pub fn json<T: serde::Serialize>(status: u16, value: &T) -> Self {
-        Self::new(
-            status,
-            "application/json",
-            serde_json::to_vec(value).expect("response bodies serialise"),
-        )
-    }
-
-    pub fn empty(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        }
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_owned(), value.into()));
-        self
-    }
-}
 
 /// Per-isolate state: configuration and the keys derived from it, built once.
 pub struct AppState {
@@ -132,9 +47,26 @@ impl AppState {
     }
 }
 
-/// Receives 5xx causes at the boundary (logs, and Sentry once configured).
+/// A 5xx and its cause, as the boundary reports it.
+#[derive(Debug, Clone)]
+pub struct Failure<'a> {
+    pub error_id: &'a str,
+    pub request_id: &'a str,
+    pub method: &'a str,
+    pub route: &'a str,
+    pub status: u16,
+    pub cause: &'a str,
+}
+
+/// Receives 5xx causes at the boundary (the log, and Sentry when configured).
 pub trait ErrorReporter {
-    fn report(&self, error_id: &str, route: &str, status: u16, cause: &str);
+    fn report(&self, failure: &Failure<'_>);
+}
+
+/// The aggregated metrics of every isolate.
+#[async_trait::async_trait(?Send)]
+pub trait MetricsSource {
+    async fn snapshot(&self) -> Result<Aggregate, String>;
 }
 
 /// Per-request adapters supplied by the Worker entry (or by tests).
@@ -144,6 +76,7 @@ pub struct Services<'a> {
     pub clock: &'a dyn Clock,
     pub reporter: &'a dyn ErrorReporter,
     pub limiter: &'a dyn RateLimiter,
+    pub metrics: &'a dyn MetricsSource,
 }
 
 /// What a handler sees of its request's surroundings.
@@ -151,15 +84,44 @@ pub struct Ctx<'a> {
     pub deps: Deps<'a>,
     pub request_id: String,
     pub client_ip: Option<String>,
+    pub metrics: &'a dyn MetricsSource,
     /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
-    pub quota: std::cell::Cell<Option<(u32, u32)>>,
+    pub quota: Cell<Option<(u32, u32)>>,
+    /// The authenticated user, once known, for the log line.
+    pub user_id: RefCell<Option<String>>,
 }
+
+/// Auth events the flows report during one request.
+#[derive(Default)]
+pub struct EventLog(RefCell<Vec<&'static str>>);
+
+impl Telemetry for EventLog {
+    fn event(&self, name: &'static str) {
+        self.0.borrow_mut().push(name);
+    }
+}
+
+/// Events that follow from a route's answer alone: (route, status, event).
+const ROUTE_EVENTS: &[(Option<Route>, u16, &str)] = &[
+    (Some(Route::Register), 201, "registration"),
+    (Some(Route::VerifyEmail), 200, "verification"),
+    (Some(Route::Login), 200, "login_succeeded"),
+    (Some(Route::Login), 401, "login_failed"),
+    (Some(Route::ResetPassword), 200, "password_reset"),
+    (None, 429, "rate_limited"),
+    (None, 503, "dependency_unavailable"),
+];
 
 /// The outcome of one request, for logs and metrics.
 pub struct Handled {
     pub response: Response,
     /// The route template (never a raw path), or `unmatched`.
     pub route: &'static str,
+    pub request_id: String,
+    pub user_id: Option<String>,
+    /// `ok`, or the problem's machine code.
+    pub outcome: String,
+    pub events: Vec<&'static str>,
 }
 
 /// Handles one request: routing, CORS, request id, no-store on auth routes, and mapping
@@ -168,10 +130,13 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
     let config = &state.config;
     let request_id = request_id(&request);
     let matched = router::match_route(&config.api_prefix, &request.method, &request.path);
-    let route_name = match &matched {
-        RouteMatch::Found(route) | RouteMatch::Preflight(route) => route.template(),
-        _ => "unmatched",
+    let (route, route_name) = match &matched {
+        RouteMatch::Found(route) | RouteMatch::Preflight(route) | RouteMatch::MethodNotAllowed { route, .. } => {
+            (Some(*route), route.template())
+        }
+        _ => (None, "unmatched"),
     };
+    let events = EventLog::default();
     let ctx = Ctx {
         deps: Deps {
             config,
@@ -181,24 +146,41 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
             digester: &state.digester,
             tokens: &state.tokens,
             limiter: services.limiter,
+            events: &events,
         },
         request_id: request_id.clone(),
         client_ip: request.header("cf-connecting-ip").map(str::to_owned),
-        quota: std::cell::Cell::new(None),
+        metrics: services.metrics,
+        quota: Cell::new(None),
+        user_id: RefCell::new(None),
     };
     let result = match matched {
-        RouteMatch::Found(route) => dispatch(route, &ctx, &request).await,
+        RouteMatch::Found(route) => match injected_fault(config, &request) {
+            Some(fault) => Err(fault),
+            None => dispatch(route, &ctx, &request).await,
+        },
         RouteMatch::Preflight(route) => Ok(cors::preflight(config, &request, route)),
-        RouteMatch::MethodNotAllowed(allow) => Err(ApiError::method_not_allowed(&allow)),
+        RouteMatch::MethodNotAllowed { allow, .. } => Err(ApiError::method_not_allowed(&allow)),
         RouteMatch::NotFound => Err(ApiError::not_found()),
     };
-    let mut response = result.unwrap_or_else(|error| {
-        if let (Some(cause), true) = (&error.cause, error.status() >= 500) {
-            let id = error.problem.error_id.clone().unwrap_or_else(|| request_id.clone());
-            services.reporter.report(&id, route_name, error.status(), cause);
+    let (mut response, outcome) = match result {
+        Ok(response) => (response, "ok".to_owned()),
+        Err(error) => {
+            if let (Some(cause), true) = (&error.cause, error.status() >= 500) {
+                let error_id = error.problem.error_id.clone().unwrap_or_else(|| request_id.clone());
+                services.reporter.report(&Failure {
+                    error_id: &error_id,
+                    request_id: &request_id,
+                    method: &request.method,
+                    route: route_name,
+                    status: error.status(),
+                    cause,
+                });
+            }
+            let code = error.problem.code.clone();
+            (error.into_response(), code)
         }
-        error.into_response()
-    });
+    };
     if let Some((limit, remaining)) = ctx.quota.get() {
         response.headers.push(("X-RateLimit-Limit".into(), limit.to_string()));
         response
@@ -206,19 +188,45 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
             .push(("X-RateLimit-Remaining".into(), remaining.to_string()));
     }
     cors::decorate(config, &request, &mut response);
-    if route_name.starts_with("{p}/auth/")
-        || (route_name == "unmatched" && request.path.starts_with(&format!("{}/auth/", config.api_prefix)))
-    {
+    let auth_path = format!("{}/auth/", config.api_prefix);
+    if route_name.starts_with("{p}/auth/") || request.path.starts_with(&auth_path) {
         response.headers.push(("Cache-Control".into(), "no-store".into()));
     }
-    response.headers.push(("X-Request-Id".into(), request_id));
+    response.headers.push(("X-Request-Id".into(), request_id.clone()));
     response
         .headers
         .push(("X-Content-Type-Options".into(), "nosniff".into()));
+    let mut events = events.0.take();
+    events.extend(
+        ROUTE_EVENTS
+            .iter()
+            .filter(|(r, status, _)| (r.is_none() || *r == route) && *status == response.status)
+            .map(|(_, _, event)| *event),
+    );
     Handled {
-        response,
         route: route_name,
+        request_id,
+        user_id: ctx.user_id.take(),
+        outcome,
+        events,
+        response,
     }
+}
+
+/// With `FAULT_INJECTION` on (test configurations only), `X-Fault-Inject: internal` makes
+/// the request fail as an unexpected error would, to prove reporting and scrubbing.
+fn injected_fault(config: &Config, request: &Request) -> Option<ApiError> {
+    if !config.fault_injection || request.header("x-fault-inject") != Some("internal") {
+        return None;
+    }
+    // The cause quotes the request's email on purpose: the report must scrub it.
+    let email = serde_json::from_slice::<serde_json::Value>(&request.body)
+        .ok()
+        .and_then(|body| body["email"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Some(ApiError::internal_cause(format!(
+        "injected fault (FAULT_INJECTION) while serving {email}"
+    )))
 }
 
 async fn dispatch(route: Route, ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
@@ -228,6 +236,7 @@ async fn dispatch(route: Route, ctx: &Ctx<'_>, request: &Request) -> Result<Resp
     match route {
         Route::Root => Ok(system::root(ctx)),
         Route::Health => system::health(ctx).await,
+        Route::Metrics => metrics::metrics(ctx, request).await,
         Route::OpenApi => Ok(system::openapi(ctx)),
         Route::Register => register::register(ctx, request).await,
         Route::VerifyEmail => verify_email::verify_email(ctx, request).await,
@@ -242,7 +251,7 @@ async fn dispatch(route: Route, ctx: &Ctx<'_>, request: &Request) -> Result<Resp
 }
 
 /// Echoes a well-formed incoming `X-Request-Id`, else makes one.
-fn request_id(request: &Request) -> String {
+pub fn request_id(request: &Request) -> String {
     request
         .header("x-request-id")
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{account, dto, error, login, password_reset, register, system, verify_email};
+use super::{account, dto, error, login, metrics, password_reset, register, system, verify_email};
 use crate::config::Config;
 
 /// The prefix the annotations are written with; replaced by `API_PREFIX` when served.
@@ -19,7 +19,7 @@ const ANNOTATED_PREFIX: &str = "/balance_hub";
             Every answer carries `X-Request-Id`; auth routes carry `Cache-Control: no-store`."
     ),
     paths(
-        system::root, system::health, system::openapi,
+        system::root, system::health, metrics::metrics, system::openapi,
         register::register, verify_email::verify_email, register::resend_verification,
         login::login, login::logout, account::me, account::update_user,
         password_reset::forget, password_reset::reset,

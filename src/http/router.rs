@@ -4,6 +4,7 @@
 pub enum Route {
     Root,
     Health,
+    Metrics,
     OpenApi,
     Register,
     VerifyEmail,
@@ -20,6 +21,7 @@ pub enum Route {
 pub(crate) const ROUTES: &[(Route, &str, &str)] = &[
     (Route::Root, "GET", "/"),
     (Route::Health, "GET", "/health"),
+    (Route::Metrics, "GET", "/metrics"),
     (Route::OpenApi, "GET", "/openapi.json"),
     (Route::Register, "POST", "{p}/auth/register"),
     (Route::VerifyEmail, "POST", "{p}/auth/verify-email"),
@@ -55,8 +57,11 @@ pub enum RouteMatch {
     Found(Route),
     /// `OPTIONS` on a known path.
     Preflight(Route),
-    /// The path exists, the method does not; the value is the `Allow` header.
-    MethodNotAllowed(String),
+    /// The path exists (as this route), the method does not; `allow` is the `Allow` header.
+    MethodNotAllowed {
+        route: Route,
+        allow: String,
+    },
     NotFound,
 }
 
@@ -80,7 +85,10 @@ pub fn match_route(prefix: &str, method: &str, path: &str) -> RouteMatch {
     }
     let mut allow: Vec<&str> = on_path.iter().map(|r| r.method()).collect();
     allow.push("OPTIONS");
-    RouteMatch::MethodNotAllowed(allow.join(", "))
+    RouteMatch::MethodNotAllowed {
+        route: first,
+        allow: allow.join(", "),
+    }
 }
 
 #[cfg(test)]
@@ -96,9 +104,19 @@ mod tests {
             (
                 "GET",
                 "/api/auth/login",
-                RouteMatch::MethodNotAllowed("POST, OPTIONS".into()),
+                RouteMatch::MethodNotAllowed {
+                    route: Route::Login,
+                    allow: "POST, OPTIONS".into(),
+                },
             ),
-            ("DELETE", "/health", RouteMatch::MethodNotAllowed("GET, OPTIONS".into())),
+            (
+                "DELETE",
+                "/health",
+                RouteMatch::MethodNotAllowed {
+                    route: Route::Health,
+                    allow: "GET, OPTIONS".into(),
+                },
+            ),
             ("OPTIONS", "/api/auth/me", RouteMatch::Preflight(Route::Me)),
             ("POST", "/auth/login", RouteMatch::NotFound),
             ("POST", "/api/auth/login/", RouteMatch::NotFound),

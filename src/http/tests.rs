@@ -6,6 +6,7 @@ use super::*;
 use crate::config::test_config;
 use crate::domain::LimiterError;
 use crate::domain::{Mail, UnixSeconds};
+use crate::observability::metrics::Aggregate;
 use crate::rate_limit::memory::MemoryLimiter;
 use crate::rate_limit::policy::{Decision, Gate, LockoutPolicy, Policy};
 use crate::storage::memory::MemoryStore;
@@ -29,8 +30,28 @@ impl Outbox for Outgoing {
 #[derive(Default)]
 struct Reports(RefCell<Vec<String>>);
 impl ErrorReporter for Reports {
-    fn report(&self, _id: &str, route: &str, status: u16, cause: &str) {
-        self.0.borrow_mut().push(format!("{status} {route} {cause}"));
+    fn report(&self, failure: &Failure<'_>) {
+        let Failure {
+            error_id,
+            request_id,
+            method,
+            route,
+            status,
+            cause,
+        } = failure;
+        self.0
+            .borrow_mut()
+            .push(format!("{error_id} {request_id} {method} {route} {status} {cause}"));
+    }
+}
+
+struct NoMetrics;
+#[async_trait::async_trait(?Send)]
+impl MetricsSource for NoMetrics {
+    async fn snapshot(&self) -> Result<Aggregate, String> {
+        let mut aggregate = Aggregate::default();
+        aggregate.record_request("GET", "/health", 200, 0.002);
+        Ok(aggregate)
     }
 }
 
@@ -38,7 +59,12 @@ fn send(request: Request) -> Response {
     send_limited(request, &MemoryLimiter::new(Rc::new(Fixed)), test_config())
 }
 
-fn send_limited(request: Request, limiter: &dyn RateLimiter, mut config: crate::config::Config) -> Response {
+fn send_limited(request: Request, limiter: &dyn RateLimiter, config: crate::config::Config) -> Response {
+    send_full(request, limiter, config).0.response
+}
+
+/// The whole outcome, with the failures reported on the way.
+fn send_full(request: Request, limiter: &dyn RateLimiter, mut config: crate::config::Config) -> (Handled, Vec<String>) {
     config.cors_origins = vec!["https://app.example".into()];
     let state = AppState::new(config);
     let (store, outbox, reports) = (MemoryStore::default(), Outgoing::default(), Reports::default());
@@ -48,8 +74,10 @@ fn send_limited(request: Request, limiter: &dyn RateLimiter, mut config: crate::
         clock: &Fixed,
         reporter: &reports,
         limiter,
+        metrics: &NoMetrics,
     };
-    pollster::block_on(handle(request, &state, &services)).response
+    let handled = pollster::block_on(handle(request, &state, &services));
+    (handled, reports.0.into_inner())
 }
 
 fn problem(response: &Response) -> serde_json::Value {
@@ -172,6 +200,9 @@ impl RateLimiter for Unreachable {
     async fn finish_login(&self, _: &str, _: bool) -> Result<bool, LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
+    async fn ping(&self) -> Result<(), LimiterError> {
+        Err(LimiterError("connection refused".into()))
+    }
 }
 
 #[test]
@@ -186,4 +217,77 @@ fn without_the_limiter_auth_routes_fail_closed() {
         send_limited(Request::new("GET", "/"), &Unreachable, test_config()).status,
         200
     );
+}
+
+#[test]
+fn metrics_need_the_token_when_one_is_set() {
+    let limiter = MemoryLimiter::new(Rc::new(Fixed));
+    let mut config = test_config();
+    config.metrics_token = crate::config::Config::from_env(|n| match n {
+        "SECRET_KEY" => Some("a-test-secret-key-that-is-long-enough-0123".into()),
+        "METRICS_TOKEN" => Some("scrape-me".into()),
+        _ => None,
+    })
+    .unwrap()
+    .metrics_token;
+    let scrape = |auth: Option<&str>| {
+        let mut request = Request::new("GET", "/metrics");
+        if let Some(value) = auth {
+            request = request.with_header("authorization", value);
+        }
+        send_limited(request, &limiter, config.clone())
+    };
+    assert_eq!(scrape(None).status, 401);
+    assert_eq!(scrape(Some("Bearer scrape-mE")).status, 401);
+    let ok = scrape(Some("Bearer scrape-me"));
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = String::from_utf8(ok.body).unwrap();
+    assert!(
+        text.contains(r#"http_requests_total{method="GET",route="/health",status="200"} 1"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_injected_fault_is_a_500_reported_once_with_its_ids() {
+    let limiter = MemoryLimiter::new(Rc::new(Fixed));
+    let mut config = test_config();
+    config.fault_injection = true;
+    let request = Request::new("POST", "/balance_hub/auth/login")
+        .with_header("x-fault-inject", "internal")
+        .with_header("x-request-id", "req-42")
+        .with_body(r#"{"email":"ada@example.com"}"#);
+    let (handled, reports) = send_full(request.clone(), &limiter, config);
+    assert_eq!(handled.response.status, 500);
+    let body = problem(&handled.response);
+    assert_eq!(body["code"], "internal_error");
+    assert!(
+        !String::from_utf8_lossy(&handled.response.body).contains("injected"),
+        "no internals in the body"
+    );
+    assert_eq!(reports.len(), 1);
+    let error_id = body["error_id"].as_str().unwrap();
+    let expected = format!("{error_id} req-42 POST {{p}}/auth/login 500");
+    assert!(reports[0].starts_with(&expected), "{}", reports[0]);
+    let (off, _) = send_full(request, &limiter, test_config());
+    assert_ne!(
+        off.response.status, 500,
+        "without FAULT_INJECTION the header does nothing"
+    );
+}
+
+#[test]
+fn answers_become_auth_events() {
+    let limiter = MemoryLimiter::new(Rc::new(Fixed));
+    let login = Request::new("POST", "/balance_hub/auth/login")
+        .with_header("content-type", "application/json")
+        .with_body(r#"{"email":"nobody@example.com","password":"wrong but long"}"#);
+    let (handled, _) = send_full(login, &limiter, test_config());
+    assert_eq!((handled.response.status, handled.route), (401, "{p}/auth/login"));
+    assert_eq!(handled.events, ["login_failed"]);
+    assert_eq!(handled.outcome, "invalid_credentials");
 }

@@ -52,4 +52,8 @@ impl RateLimiter for DurableLimiter {
     async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError> {
         self.call(key, Command::FinishLogin { success }).await
     }
+
+    async fn ping(&self) -> Result<(), LimiterError> {
+        self.call::<bool>("health", Command::Ping).await.map(drop)
+    }
 }

@@ -26,6 +26,9 @@ impl DurableObject for RateLimitCounter {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let command: Command = req.json().await?;
+        if command == Command::Ping {
+            return Response::from_json(&true);
+        }
         if self.cache.borrow().is_none() {
             // Storage reads hold the input gate: no other request runs until this returns.
             let stored: Option<CounterState> = self.state.storage().get(STATE_KEY).await?;

@@ -57,4 +57,8 @@ impl RateLimiter for MemoryLimiter {
             .or_default()
             .finish(success, self.now_ms()))
     }
+
+    async fn ping(&self) -> Result<(), LimiterError> {
+        Ok(())
+    }
 }

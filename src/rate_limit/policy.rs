@@ -186,9 +186,17 @@ impl Lockout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
-    Take { policy: Policy },
-    BeginLogin { policy: LockoutPolicy },
-    FinishLogin { success: bool },
+    Take {
+        policy: Policy,
+    },
+    BeginLogin {
+        policy: LockoutPolicy,
+    },
+    FinishLogin {
+        success: bool,
+    },
+    /// Answers `true` and changes nothing: the health check.
+    Ping,
 }
 
 /// A counter's whole persisted state.
@@ -211,6 +219,7 @@ impl CounterState {
                 serde_json::to_value(gate)
             }
             Command::FinishLogin { success } => serde_json::to_value(self.lockout.finish(success, now_ms)),
+            Command::Ping => Ok(serde_json::Value::Bool(true)),
         };
         self.drop_at_ms = self
             .drop_at_ms

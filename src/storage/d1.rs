@@ -11,16 +11,23 @@ use crate::domain::{
 };
 
 pub struct D1Store {
-    db: D1Database,
+    db: Result<D1Database, String>,
 }
 
 impl D1Store {
-    pub fn new(db: D1Database) -> Self {
-        Self { db }
+    /// A missing binding is kept as an error, so the routes that need it answer 503.
+    pub fn new(db: worker::Result<D1Database>) -> Self {
+        Self {
+            db: db.map_err(|e| e.to_string()),
+        }
+    }
+
+    fn db(&self) -> Result<&D1Database, StoreError> {
+        self.db.as_ref().map_err(|e| StoreError(format!("binding DB: {e}")))
     }
 
     fn statement(&self, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, StoreError> {
-        self.db.prepare(sql).bind(args).map_err(store_error)
+        self.db()?.prepare(sql).bind(args).map_err(store_error)
     }
 
     async fn run(&self, sql: &str, args: &[JsValue]) -> Result<usize, StoreError> {
@@ -270,7 +277,7 @@ impl TokenStore for D1Store {
             ],
         )?;
         // A batch is one transaction: the check, the delete and the insert cannot interleave.
-        let results = self.db.batch(vec![delete, insert]).await.map_err(store_error)?;
+        let results = self.db()?.batch(vec![delete, insert]).await.map_err(store_error)?;
         let inserted = results
             .get(1)
             .and_then(|r| r.meta().ok().flatten())

@@ -10,7 +10,6 @@ pub const PUBLIC_KEY: &str = "e2epublickey";
 pub const PROJECT: &str = "42";
 
 #[derive(Clone)]
-#[allow(dead_code)] // read by the Sentry tests of the observability issue
 pub struct FakeSentry {
     pub dsn: String,
     events: Arc<Mutex<Vec<Value>>>,
@@ -40,7 +39,6 @@ impl FakeSentry {
         Self { dsn, events }
     }
 
-    #[allow(dead_code)]
     /// Every event item received so far (the JSON payload of each `type: event` item).
     pub fn events(&self) -> Vec<Value> {
         self.events.lock().unwrap().clone()

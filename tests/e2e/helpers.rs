@@ -20,8 +20,8 @@ pub const FRONTEND_URL: &str = "http://frontend.test";
 pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
 pub const BCRYPT_COST: u32 = 4;
 pub const LOCKOUT_FREE_ATTEMPTS: u32 = 10;
+pub const METRICS_TOKEN: &str = "e2e-metrics-token";
 
-#[allow(dead_code)]
 pub struct TestApp {
     pub address: String,
     pub sendgrid: FakeSendGrid,
@@ -131,6 +131,8 @@ pub fn start_worker() -> Worker {
         ("LOCKOUT_FREE_ATTEMPTS", LOCKOUT_FREE_ATTEMPTS.to_string()),
         ("LOCKOUT_BASE_SECONDS", "1".to_owned()),
         ("LOCKOUT_MAX_SECONDS", "4".to_owned()),
+        ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
+        ("FAULT_INJECTION", "true".to_owned()),
     ];
     let log_file = state_dir.join("wrangler.log");
     let log = std::fs::File::create(&log_file).unwrap();

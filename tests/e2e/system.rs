@@ -16,6 +16,8 @@ pub fn health_checks_the_database() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["status"], "ok");
     assert_eq!(answer.json()["checks"]["database"], "ok");
+    assert_eq!(answer.json()["checks"]["rate_limiter"], "ok");
+    assert_eq!(answer.json()["checks"]["mail"], "sendgrid");
 }
 
 pub fn openapi_describes_every_route() {

@@ -1,0 +1,202 @@
+//! Prometheus metrics as plain data: per-request deltas (`Batch`), merged into one
+//! aggregate (`Aggregate`, kept by the metrics Durable Object) and rendered as the text
+//! exposition format 0.0.4.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::{Deserialize, Serialize};
+
+/// Upper bounds of the request-duration histogram, in seconds.
+pub const DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The auth events counted in `auth_events_total{event}`, with what each means (for the docs).
+pub const AUTH_EVENTS: &[(&str, &str)] = &[
+    ("registration", "a registration was accepted (201)"),
+    ("verification", "an email address was verified (200)"),
+    ("login_succeeded", "a login issued a token"),
+    ("login_failed", "a login was refused for invalid credentials"),
+    ("lockout", "a failed login started an account lockout"),
+    ("password_reset", "a password was reset with a mailed token"),
+    ("email_sent", "SendGrid accepted a mail"),
+    ("email_failed", "a mail could not be delivered after retries"),
+    ("rate_limited", "a request was answered 429"),
+    (
+        "dependency_unavailable",
+        "a request was answered 503 for a failed dependency",
+    ),
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// Per bucket of `DURATION_BUCKETS` (not cumulative), then +Inf.
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, seconds: f64) {
+        if self.buckets.len() != DURATION_BUCKETS.len() + 1 {
+            self.buckets = vec![0; DURATION_BUCKETS.len() + 1];
+        }
+        let slot = DURATION_BUCKETS
+            .iter()
+            .position(|le| seconds <= *le)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.buckets[slot] += 1;
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn merge(&mut self, other: &Histogram) {
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
+/// Deltas from one or more requests of one isolate; also the aggregate's shape.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// `method route status` -> count.
+    pub requests: BTreeMap<String, u64>,
+    /// route template -> durations.
+    pub durations: BTreeMap<String, Histogram>,
+    /// event -> count.
+    pub events: BTreeMap<String, u64>,
+}
+
+pub type Aggregate = Batch;
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.events.is_empty()
+    }
+
+    pub fn record_request(&mut self, method: &str, route: &str, status: u16, seconds: f64) {
+        *self.requests.entry(format!("{method} {route} {status}")).or_default() += 1;
+        self.durations.entry(route.to_owned()).or_default().observe(seconds);
+    }
+
+    pub fn record_event(&mut self, event: &str) {
+        *self.events.entry(event.to_owned()).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &Batch) {
+        for (key, n) in &other.requests {
+            *self.requests.entry(key.clone()).or_default() += n;
+        }
+        for (route, histogram) in &other.durations {
+            self.durations.entry(route.clone()).or_default().merge(histogram);
+        }
+        for (event, n) in &other.events {
+            *self.events.entry(event.clone()).or_default() += n;
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self, version: &str) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP http_requests_total HTTP requests answered, by method, route template and status.\n");
+        out.push_str("# TYPE http_requests_total counter\n");
+        for (key, n) in &self.requests {
+            let mut parts = key.splitn(3, ' ');
+            let (method, route, status) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            let _ = writeln!(
+                out,
+                "http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {n}",
+                escape(method),
+                escape(route),
+                escape(status)
+            );
+        }
+        out.push_str("# HELP http_request_duration_seconds Time from request to response inside the Worker, by route template.\n");
+        out.push_str("# TYPE http_request_duration_seconds histogram\n");
+        for (route, h) in &self.durations {
+            let route = escape(route);
+            let mut cumulative = 0;
+            for (i, le) in DURATION_BUCKETS.iter().enumerate() {
+                cumulative += h.buckets.get(i).copied().unwrap_or(0);
+                let _ = writeln!(
+                    out,
+                    "http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(out, "http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        out.push_str("# HELP auth_events_total Authentication events, by kind.\n");
+        out.push_str("# TYPE auth_events_total counter\n");
+        for (event, _) in AUTH_EVENTS {
+            let n = self.events.get(*event).copied().unwrap_or(0);
+            let _ = writeln!(out, "auth_events_total{{event=\"{event}\"}} {n}");
+        }
+        out.push_str("# HELP build_info The running version; always 1.\n# TYPE build_info gauge\n");
+        let _ = writeln!(out, "build_info{{version=\"{}\"}} 1", escape(version));
+        out
+    }
+}
+
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_merge_and_render_prometheus_text() {
+        let mut a = Batch::default();
+        a.record_request("GET", "/health", 200, 0.003);
+        a.record_event("login_failed");
+        let mut b = Batch::default();
+        b.record_request("GET", "/health", 200, 0.2);
+        b.record_request("POST", "{p}/auth/login", 401, 0.06);
+        b.record_event("login_failed");
+        let mut total = Aggregate::default();
+        total.merge(&a);
+        total.merge(&b);
+        let text = total.render("1.2.3");
+        for line in [
+            "http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"} 2",
+            "http_requests_total{method=\"POST\",route=\"{p}/auth/login\",status=\"401\"} 1",
+            "http_request_duration_seconds_bucket{route=\"/health\",le=\"0.005\"} 1",
+            "http_request_duration_seconds_bucket{route=\"/health\",le=\"0.25\"} 2",
+            "http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"} 2",
+            "http_request_duration_seconds_count{route=\"/health\"} 2",
+            "auth_events_total{event=\"login_failed\"} 2",
+            "auth_events_total{event=\"registration\"} 0",
+            "build_info{version=\"1.2.3\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+    }
+
+    #[test]
+    fn batches_round_trip_as_json() {
+        let mut batch = Batch::default();
+        batch.record_request("GET", "/", 200, 0.001);
+        let json = serde_json::to_string(&batch).unwrap();
+        assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
+    }
+}
