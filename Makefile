@@ -4,7 +4,9 @@ SHELL := bash
 ENV := . scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: setup build dev test check lint unit e2e clean
+.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg clean
+
+DB ?= d1
 
 ## Installs every tool the project needs (idempotent; seconds when all is present).
 setup:
@@ -14,10 +16,23 @@ setup:
 build: setup
 	@bash scripts/build.sh
 
-## Sets everything up, applies the D1 migrations locally and serves on 127.0.0.1:$(PORT).
+## Sets everything up, applies the migrations and serves on 127.0.0.1:$(PORT).
+## D1 by default; `make dev DB=postgres DATABASE_URL=postgres://user:password@host:port/db`
+## runs against a local Postgres through Hyperdrive's local mode.
 dev: setup
+ifeq ($(DB),postgres)
+	@test -n "$(DATABASE_URL)" || { echo "make dev DB=postgres needs DATABASE_URL=postgres://user:password@host:port/db" >&2; exit 1; }
+	@DATABASE_URL="$(DATABASE_URL)" bash scripts/migrate-pg.sh
+	@bash scripts/wrangler-postgres.sh wrangler.postgres.toml "$(DATABASE_URL)"
+	@$(ENV) wrangler dev --config wrangler.postgres.toml --ip 127.0.0.1 --port $(PORT)
+else
 	@$(ENV) wrangler d1 migrations apply DB --local
 	@$(ENV) wrangler dev --ip 127.0.0.1 --port $(PORT)
+endif
+
+## Applies migrations/postgres to DATABASE_URL and records them (safe to run twice).
+migrate-pg:
+	@DATABASE_URL="$(DATABASE_URL)" bash scripts/migrate-pg.sh
 
 ## What CI runs: formatting, lints (native and wasm32), unit tests, end-to-end tests.
 test: setup lint unit build e2e
@@ -32,9 +47,22 @@ lint:
 unit:
 	@$(ENV) cargo test --lib
 
-## The end-to-end suite against the built Worker under `wrangler dev` (see tests/README.md).
-e2e:
-	@$(ENV) cargo test --test e2e
+## The end-to-end suite against the built Worker under `wrangler dev` (see tests/README.md),
+## once on D1 and once on a throwaway Postgres cluster. Without Postgres installed the second
+## run is skipped with a notice, unless E2E_REQUIRE_POSTGRES=1 (CI) makes that an error.
+e2e: e2e-d1 e2e-postgres
+
+e2e-d1:
+	@$(ENV) E2E_BACKEND=d1 cargo test --test e2e
+
+e2e-postgres:
+	@if bash scripts/find-postgres.sh >/dev/null; then \
+		$(ENV) E2E_BACKEND=postgres cargo test --test e2e; \
+	elif [ -n "$${E2E_REQUIRE_POSTGRES:-}" ]; then \
+		echo "e2e-postgres: Postgres is not installed (apt-get install postgresql)" >&2; exit 1; \
+	else \
+		echo "e2e-postgres: skipped, Postgres is not installed (apt-get install postgresql)"; \
+	fi
 
 clean:
 	rm -rf build target .wrangler

@@ -32,6 +32,12 @@ pub enum JwtAlgorithm {
     Hs512,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    D1,
+    Postgres,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_name: String,
@@ -57,6 +63,8 @@ pub struct Config {
     pub sentry_dsn: Option<Secret>,
     pub metrics_token: Option<Secret>,
     pub limits: Limits,
+    /// `DATABASE_BACKEND`; unset means Postgres when the HYPERDRIVE binding exists, else D1.
+    pub database_backend: Option<DatabaseBackend>,
     /// Test configurations only: honours `X-Fault-Inject: internal`.
     pub fault_injection: bool,
 }
@@ -147,6 +155,12 @@ impl Config {
             metrics_token: get("METRICS_TOKEN").map(Secret),
             limits,
             fault_injection: boolean(&get, "FAULT_INJECTION", false)?,
+            database_backend: match get("DATABASE_BACKEND").map(|b| b.to_ascii_lowercase()).as_deref() {
+                None => None,
+                Some("d1") => Some(DatabaseBackend::D1),
+                Some("postgres") => Some(DatabaseBackend::Postgres),
+                Some(other) => return Err(invalid("DATABASE_BACKEND", format!("{other:?} is not d1 or postgres"))),
+            },
         })
     }
 }

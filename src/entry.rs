@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use worker::{event, Context, Env};
 
+use crate::config::DatabaseBackend;
 use crate::config::{Config, ConfigError};
+use crate::domain::Store;
 use crate::edge::convert::{from_worker, to_worker};
 use crate::edge::mail::WaitUntilOutbox;
 use crate::edge::metrics::{self, DurableMetrics};
@@ -15,6 +17,7 @@ use crate::edge::{log_json, now_ms, WorkerClock};
 use crate::http::{self, error::ApiError, AppState, Services};
 use crate::rate_limit::client::DurableLimiter;
 use crate::storage::d1::D1Store;
+use crate::storage::postgres::PgStore;
 
 thread_local! {
     /// Configuration and derived keys, built once per isolate.
@@ -34,6 +37,16 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
         })
         .clone()
     })
+}
+
+/// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
+fn backend(config: &Config, env: &Env) -> DatabaseBackend {
+    config
+        .database_backend
+        .unwrap_or_else(|| match env.hyperdrive("HYPERDRIVE") {
+            Ok(_) => DatabaseBackend::Postgres,
+            Err(_) => DatabaseBackend::D1,
+        })
 }
 
 #[event(fetch)]
@@ -60,7 +73,10 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let method = request.method.clone();
     let ctx = Rc::new(ctx);
 
-    let store = D1Store::new(env.d1("DB"));
+    let store: Box<dyn Store> = match backend(&state.config, &env) {
+        DatabaseBackend::D1 => Box::new(D1Store::new(env.d1("DB"))),
+        DatabaseBackend::Postgres => Box::new(PgStore::new(env.hyperdrive("HYPERDRIVE"))),
+    };
     let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let outbox = WaitUntilOutbox {
         ctx: ctx.clone(),
@@ -72,7 +88,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         state: state.clone(),
     };
     let services = Services {
-        store: &store,
+        store: &*store,
         outbox: &outbox,
         clock: &WorkerClock,
         reporter: &reporter,

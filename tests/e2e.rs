@@ -8,6 +8,10 @@ mod fake_sendgrid;
 mod fake_sentry;
 #[path = "e2e/helpers.rs"]
 mod helpers;
+#[path = "e2e/postgres.rs"]
+mod postgres;
+#[path = "e2e/worker.rs"]
+mod worker;
 
 #[path = "e2e/account.rs"]
 mod account;
@@ -37,7 +41,7 @@ macro_rules! trials {
 
 fn main() {
     let args = Arguments::from_args();
-    let trials = trials![
+    let mut trials = trials![
         system::root_names_the_service,
         system::health_checks_the_database,
         system::openapi_describes_every_route,
@@ -91,9 +95,13 @@ fn main() {
         rate_limit::thirty_wrong_logins_in_a_row_meet_a_429,
         rate_limit::authenticated_routes_are_limited_per_user,
     ];
+    if worker::backend() == "postgres" {
+        trials.extend(trials![system::a_stopped_database_is_503_within_seconds]);
+    }
+    let trials = trials.into_iter().map(|t| t.with_kind(worker::backend())).collect();
     let conclusion = {
         // Started only when a test will run; stopped when `_worker` drops, pass or fail.
-        let _worker = (!args.list).then(helpers::start_worker);
+        let _worker = (!args.list).then(worker::start_worker);
         libtest_mimic::run(&args, trials)
     };
     conclusion.exit();

@@ -34,6 +34,8 @@ pub trait UserStore {
     async fn set_email(&self, id: &UserId, email: &EmailAddress, now: UnixSeconds) -> Result<(), WriteUserError>;
     /// A real round trip to the database, for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// `d1`, `postgres` or `memory`, for `/health`.
+    fn backend(&self) -> &'static str;
 }
 
 #[async_trait(?Send)]

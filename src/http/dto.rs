@@ -124,7 +124,8 @@ pub struct RootInfo {
 pub struct Health {
     #[schema(example = "ok")]
     pub status: String,
-    /// Each dependency and its state, e.g. `{"database": "ok", "mail": "sendgrid"}`.
+    /// Each dependency and its state, e.g. `{"database": "ok", "database_backend": "d1",
+    /// "rate_limiter": "ok", "mail": "sendgrid"}`.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
 }

@@ -33,6 +33,7 @@ pub async fn health(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
     let checks = serde_json::json!({
         "database": state(database.is_ok()),
+        "database_backend": ctx.deps.store.backend(),
         "rate_limiter": state(limiter.is_ok()),
         "mail": mail,
     });

@@ -186,6 +186,10 @@ impl UserStore for D1Store {
             .await
     }
 
+    fn backend(&self) -> &'static str {
+        "d1"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         #[derive(Deserialize)]
         struct Count {

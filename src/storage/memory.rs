@@ -92,6 +92,10 @@ impl UserStore for MemoryStore {
         Ok(())
     }
 
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }

@@ -3,3 +3,5 @@
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
 pub mod memory;
+#[cfg(target_arch = "wasm32")]
+pub mod postgres;

@@ -1,18 +1,17 @@
-//! `spawn_app()`: the real Worker under `wrangler dev`, with its own fresh local state
-//! (D1, Durable Objects), on a free port, pointed at fake SendGrid and Sentry servers.
-//! One instance serves the whole run; tests stay independent by using fresh emails.
+//! `spawn_app()` and the client the tests use: the real Worker (started by `worker.rs`),
+//! the fakes, and direct access to the run's database for arranging and inspecting rows.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::fake_sendgrid::{self, FakeSendGrid};
+use super::fake_sendgrid::FakeSendGrid;
 use super::fake_sentry::FakeSentry;
+use super::postgres::Cluster;
+use super::worker::wrangler;
 
 pub const PREFIX: &str = "/balance_hub";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -22,17 +21,24 @@ pub const BCRYPT_COST: u32 = 4;
 pub const LOCKOUT_FREE_ATTEMPTS: u32 = 10;
 pub const METRICS_TOKEN: &str = "e2e-metrics-token";
 
+/// The run's database, reached without the Worker.
+pub enum Database {
+    D1 { state_dir: PathBuf },
+    Postgres(Cluster),
+}
+
 pub struct TestApp {
     pub address: String,
     pub sendgrid: FakeSendGrid,
     pub sentry: FakeSentry,
-    pub state_dir: PathBuf,
+    pub database: Database,
     pub log_file: PathBuf,
     agent: ureq::Agent,
 }
 
 static APP: OnceLock<TestApp> = OnceLock::new();
-/// Requests share it; direct D1 access (`TestApp::d1`) takes it alone.
+/// Requests share it; direct database access takes it alone (local D1 is one SQLite file:
+/// a second writer would meet SQLITE_BUSY), and so does stopping the database.
 static DB_GATE: RwLock<()> = RwLock::new(());
 
 /// The running Worker. `start_worker` must have run (main does it before any test).
@@ -40,158 +46,12 @@ pub fn spawn_app() -> &'static TestApp {
     APP.get().expect("the Worker was started by main")
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+pub fn try_app() -> Option<&'static TestApp> {
+    APP.get()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wrangler(state_dir: &Path) -> Command {
-    let root = root();
-    let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
-    let path = format!(
-        "{}:{}",
-        root.join(".tools/node/bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    command
-        .current_dir(&root)
-        .env("PATH", path)
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .env("XDG_CONFIG_HOME", state_dir.join("config"));
-    command
-}
-
-/// A running `wrangler dev`, stopped (its whole process group) when dropped.
-pub struct Worker {
-    child: Child,
-    state_dir: PathBuf,
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-        if std::env::var_os("E2E_KEEP_STATE").is_none() {
-            let _ = std::fs::remove_dir_all(&self.state_dir);
-        }
-    }
-}
-
-/// Applies the migrations to a fresh state directory, starts `wrangler dev` on a free port
-/// and waits for `/health`.
-pub fn start_worker() -> Worker {
-    let sendgrid = FakeSendGrid::start();
-    let sentry = FakeSentry::start();
-    let state_dir = std::env::temp_dir().join(format!("edge-auth-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
-    std::fs::create_dir_all(&state_dir).unwrap();
-    let persist = state_dir.join("state");
-
-    let migrate = wrangler(&state_dir)
-        .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-        .arg(&persist)
-        .output()
-        .expect("wrangler runs (run `make setup` first)");
-    assert!(
-        migrate.status.success(),
-        "migrations failed: {}",
-        String::from_utf8_lossy(&migrate.stderr)
-    );
-
-    let port = free_port();
-    let secret: String = (0..48)
-        .map(|i| char::from(b'a' + ((std::process::id() as usize * 7 + i * 13) % 26) as u8))
-        .collect();
-    let vars = [
-        ("SECRET_KEY", secret),
-        ("BCRYPT_COST", BCRYPT_COST.to_string()),
-        ("SENDGRID_API_URL", sendgrid.url.clone()),
-        ("SENDGRID_API_KEY", fake_sendgrid::API_KEY.to_owned()),
-        ("SENTRY_DSN", sentry.dsn.clone()),
-        ("FRONTEND_URL", FRONTEND_URL.to_owned()),
-        ("CORS_ORIGINS", ALLOWED_ORIGIN.to_owned()),
-        ("ENVIRONMENT", "e2e".to_owned()),
-        // Short windows and a small lockout, so limits can be met and outlived in seconds.
-        ("RATE_LIMIT_FORGET_EMAIL", "3/12".to_owned()),
-        ("RATE_LIMIT_VERIFY_ACCOUNT", "30/600".to_owned()),
-        ("RATE_LIMIT_USER_API", "20/60".to_owned()),
-        ("LOCKOUT_FREE_ATTEMPTS", LOCKOUT_FREE_ATTEMPTS.to_string()),
-        ("LOCKOUT_BASE_SECONDS", "1".to_owned()),
-        ("LOCKOUT_MAX_SECONDS", "4".to_owned()),
-        ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
-        ("FAULT_INJECTION", "true".to_owned()),
-    ];
-    let log_file = state_dir.join("wrangler.log");
-    let log = std::fs::File::create(&log_file).unwrap();
-    let mut command = wrangler(&state_dir);
-    command
-        .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args([
-            "--inspector-port",
-            &free_port().to_string(),
-            "--show-interactive-dev-session=false",
-            "--persist-to",
-        ])
-        .arg(&persist);
-    for (name, value) in &vars {
-        command.arg("--var").arg(format!("{name}:{value}"));
-    }
-    use std::os::unix::process::CommandExt;
-    let child = command
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("wrangler dev starts");
-    let mut worker = Worker {
-        child,
-        state_dir: state_dir.clone(),
-    };
-
-    let address = format!("http://127.0.0.1:{port}");
-    let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(Some(status)) = worker.child.try_wait() {
-            panic!(
-                "wrangler dev exited ({status}):\n{}",
-                std::fs::read_to_string(&log_file).unwrap_or_default()
-            );
-        }
-        if agent.get(&format!("{address}/health")).call().is_ok() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the Worker did not answer /health:\n{}",
-            std::fs::read_to_string(&log_file).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let app = TestApp {
-        address,
-        sendgrid,
-        sentry,
-        state_dir,
-        log_file,
-        agent,
-    };
-    assert!(APP.set(app).is_ok(), "start_worker runs once");
-    worker
+pub fn install(app: TestApp) {
+    assert!(APP.set(app).is_ok(), "the Worker is started once");
 }
 
 /// What a test needs of an answer.
@@ -232,6 +92,28 @@ impl Answer {
 }
 
 impl TestApp {
+    pub fn new(
+        address: String,
+        sendgrid: FakeSendGrid,
+        sentry: FakeSentry,
+        database: Database,
+        log_file: PathBuf,
+    ) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        Self {
+            address,
+            sendgrid,
+            sentry,
+            database,
+            log_file,
+            agent,
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.agent.get(&self.url("/health")).call().is_ok()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -240,6 +122,11 @@ impl TestApp {
     /// `CF-Connecting-IP`, so per-IP limits only bite in the tests that aim at them.
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
         let _shared = DB_GATE.read().unwrap_or_else(|e| e.into_inner());
+        self.request_ungated(method, path, headers, body)
+    }
+
+    /// A request that does not wait for the gate: for the test that holds it.
+    pub fn request_ungated(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
         let mut request = self.agent.request(method, &self.url(path));
         if !headers
             .iter()
@@ -336,25 +223,93 @@ impl TestApp {
         (email, answer.json()["access_token"].as_str().unwrap().to_owned())
     }
 
-    /// Runs SQL against the test instance's local D1 (for arranging and inspecting rows).
-    /// Local D1 is one SQLite file: while this runs no test request is in flight (the
-    /// gate), so neither side meets SQLITE_BUSY.
-    pub fn d1(&self, sql: &str) -> Vec<Value> {
+    /// Rows of a query written for each backend (D1 is SQLite; Postgres has its own types).
+    pub fn query(&self, d1_sql: &str, postgres_sql: &str) -> Vec<Value> {
         let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
-        let output = wrangler(&self.state_dir)
-            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
-            .arg(self.state_dir.join("state"))
-            .args(["--command", sql])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "d1 execute failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let json: Value = serde_json::from_slice(&output.stdout).expect("d1 execute --json prints JSON");
-        json[0]["results"].as_array().cloned().unwrap_or_default()
+        match &self.database {
+            Database::D1 { state_dir } => d1_execute(state_dir, d1_sql),
+            Database::Postgres(cluster) => cluster.query(postgres_sql),
+        }
     }
+
+    /// Runs a statement written for each backend.
+    pub fn execute(&self, d1_sql: &str, postgres_sql: &str) {
+        let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
+        match &self.database {
+            Database::D1 { state_dir } => drop(d1_execute(state_dir, d1_sql)),
+            Database::Postgres(cluster) => cluster.execute(postgres_sql),
+        }
+    }
+
+    /// Makes every one-time token of `email`'s account look `seconds` older.
+    pub fn age_tokens(&self, email: &str, seconds: i64) {
+        self.execute(
+            &format!("UPDATE one_time_tokens SET created_at = created_at - {seconds} WHERE user_id = (SELECT id FROM users WHERE email = '{email}')"),
+            &format!("UPDATE one_time_tokens SET created_at = created_at - interval '{seconds} seconds' WHERE user_id = (SELECT id FROM users WHERE email = '{email}')"),
+        );
+    }
+
+    /// Expires the account's tokens of `purpose`.
+    pub fn expire_tokens(&self, email: &str, purpose: &str) {
+        let filter = format!("purpose = '{purpose}' AND user_id = (SELECT id FROM users WHERE email = '{email}')");
+        self.execute(
+            &format!("UPDATE one_time_tokens SET expires_at = 0 WHERE {filter}"),
+            &format!("UPDATE one_time_tokens SET expires_at = now() - interval '1 second' WHERE {filter}"),
+        );
+    }
+
+    /// Every stored one-time token of the account, all columns.
+    pub fn stored_tokens(&self, email: &str) -> Vec<Value> {
+        let sql =
+            format!("SELECT t.* FROM one_time_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = '{email}'");
+        self.query(&sql, &sql)
+    }
+
+    pub fn password_hash(&self, email: &str) -> String {
+        let sql = format!("SELECT password_hash FROM users WHERE email = '{email}'");
+        self.query(&sql, &sql)[0]["password_hash"].as_str().unwrap().to_owned()
+    }
+
+    pub fn set_password_hash(&self, email: &str, hash: &str) {
+        let sql = format!("UPDATE users SET password_hash = '{hash}' WHERE email = '{email}'");
+        self.execute(&sql, &sql);
+    }
+
+    pub fn count_users(&self, email: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM users WHERE email = '{email}'");
+        self.query(&sql, &sql)[0]["n"].as_i64().unwrap()
+    }
+
+    /// For the Postgres run: stops the database while `during` runs, with every other
+    /// test's requests held back, then starts it again.
+    pub fn with_database_stopped(&self, during: impl FnOnce()) {
+        let Database::Postgres(cluster) = &self.database else {
+            panic!("only the Postgres run can stop its database");
+        };
+        let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
+        cluster.stop_server();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
+        cluster.start_server();
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn d1_execute(state_dir: &std::path::Path, sql: &str) -> Vec<Value> {
+    let output = wrangler(state_dir)
+        .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+        .arg(state_dir.join("state"))
+        .args(["--command", sql])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "d1 execute failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).expect("d1 execute --json prints JSON");
+    json[0]["results"].as_array().cloned().unwrap_or_default()
 }
 
 /// A fresh address per call, so tests never share accounts.

@@ -161,12 +161,9 @@ pub fn hashes_from_elsewhere_verify_and_are_upgraded() {
     let legacy = bcrypt::hash_with_result(PASSWORD, 5)
         .unwrap()
         .format_for_version(bcrypt::Version::TwoY);
-    app.d1(&format!(
-        "UPDATE users SET password_hash = '{legacy}' WHERE email = '{email}'"
-    ));
+    app.set_password_hash(&email, &legacy);
     assert_eq!(app.login(&email, PASSWORD).status, 200);
-    let stored = app.d1(&format!("SELECT password_hash FROM users WHERE email = '{email}'"));
-    let hash = stored[0]["password_hash"].as_str().unwrap();
+    let hash = app.password_hash(&email);
     assert!(
         hash.starts_with(&format!("$2b$0{BCRYPT_COST}$")),
         "not upgraded: {hash}"

@@ -49,9 +49,7 @@ pub fn a_reset_token_works_once_and_ends_sessions() {
     assert_eq!(app.login(&email, "a brand new passphrase").status, 200);
     let mails = app.sendgrid.wait_for_mails(&email, 3);
     assert!(mails.last().unwrap().subject.contains("password was changed"));
-    let stored = app.d1(&format!(
-        "SELECT t.digest FROM one_time_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = '{email}' AND t.purpose = 'reset_password'"
-    ));
+    let stored = app.stored_tokens(&email);
     assert!(
         !serde_json::to_string(&stored).unwrap().contains(&reset_with),
         "the token is stored in clear"
@@ -66,7 +64,7 @@ pub fn bad_reset_tokens_are_400() {
     let email = app.verified_user("expired-reset");
     forget(&email);
     let token = reset_token(&email, 2);
-    app.d1(&format!("UPDATE one_time_tokens SET expires_at = 0 WHERE purpose = 'reset_password' AND user_id = (SELECT id FROM users WHERE email = '{email}')"));
+    app.expire_tokens(&email, "reset_password");
     reset(&token, "a brand new passphrase").assert_problem(400, "invalid_token");
 }
 

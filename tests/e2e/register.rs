@@ -48,7 +48,7 @@ pub fn unverified_reregistration_gets_a_fresh_code_and_keeps_the_password() {
     let email = unique_email("again");
     app.register(&email, PASSWORD);
     app.sendgrid.wait_for_mails(&email, 1);
-    app.d1(&format!("UPDATE one_time_tokens SET created_at = created_at - 120 WHERE user_id = (SELECT id FROM users WHERE email = '{email}')"));
+    app.age_tokens(&email, 120);
     assert_eq!(app.register(&email, "a different passphrase").status, 201);
     let code = app.sendgrid.latest_code(&email, 2);
     assert_eq!(app.verify(&email, &code).status, 200);
@@ -79,15 +79,12 @@ pub fn codes_are_stored_only_as_digests() {
     let email = unique_email("digest");
     app.register(&email, PASSWORD);
     let code = app.sendgrid.latest_code(&email, 1);
-    let rows = app.d1(&format!(
-        "SELECT t.* FROM one_time_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = '{email}'"
-    ));
+    let rows = app.stored_tokens(&email);
     assert_eq!(rows.len(), 1);
     let row = serde_json::to_string(&rows[0]).unwrap();
     assert!(!row.contains(&code), "the code is stored in clear: {row}");
     assert_eq!(rows[0]["digest"].as_str().unwrap().len(), 64);
-    let user = app.d1(&format!("SELECT password_hash FROM users WHERE email = '{email}'"));
-    assert!(user[0]["password_hash"].as_str().unwrap().starts_with("$2b$"));
+    assert!(app.password_hash(&email).starts_with("$2b$"));
 }
 
 pub fn a_code_works_once() {
@@ -141,8 +138,7 @@ pub fn twenty_concurrent_registrations_give_one_account() {
         statuses.iter().all(|s| *s == 201 || *s == 429),
         "no 5xx, and no other answer: {statuses:?}"
     );
-    let rows = app.d1(&format!("SELECT COUNT(*) AS n FROM users WHERE email = '{email}'"));
-    assert_eq!(rows[0]["n"], 1);
+    assert_eq!(app.count_users(&email), 1);
 }
 
 pub fn resend_answers_alike_and_respects_the_cooldown() {
@@ -168,7 +164,7 @@ pub fn resend_answers_alike_and_respects_the_cooldown() {
         "a verified account gets no code"
     );
     // After the cooldown a new code replaces the old one.
-    app.d1(&format!("UPDATE one_time_tokens SET created_at = created_at - 120 WHERE user_id = (SELECT id FROM users WHERE email = '{unverified}')"));
+    app.age_tokens(&unverified, 120);
     app.post_json(&app.auth("resend-verification"), &json!({ "email": unverified }));
     let second = app.sendgrid.latest_code(&unverified, 2);
     if second != first {

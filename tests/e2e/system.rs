@@ -17,6 +17,7 @@ pub fn health_checks_the_database() {
     assert_eq!(answer.json()["status"], "ok");
     assert_eq!(answer.json()["checks"]["database"], "ok");
     assert_eq!(answer.json()["checks"]["rate_limiter"], "ok");
+    assert_eq!(answer.json()["checks"]["database_backend"], super::worker::backend());
     assert_eq!(answer.json()["checks"]["mail"], "sendgrid");
 }
 
@@ -202,5 +203,36 @@ pub fn request_logs_carry_the_request_id() {
         }
         assert!(std::time::Instant::now() < deadline, "no log line with {id}");
         std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Postgres run only: a stopped database gives 503 naming it within seconds (never a
+/// hang), auth routes degrade the same way, and the service recovers when it is back.
+pub fn a_stopped_database_is_503_within_seconds() {
+    let app = spawn_app();
+    app.with_database_stopped(|| {
+        let started = std::time::Instant::now();
+        let health = app.request_ungated("GET", "/health", &[], None);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "took {:?}",
+            started.elapsed()
+        );
+        let problem = health.assert_problem(503, "dependency_unavailable");
+        assert_eq!(problem["checks"]["database"], "unavailable");
+        assert_eq!(problem["checks"]["rate_limiter"], "ok");
+        let body = json!({ "email": "someone@example.com", "password": "whatever it is" }).to_string();
+        let login = app.request_ungated(
+            "POST",
+            &app.auth("login"),
+            &[("Content-Type", "application/json")],
+            Some(body.as_bytes()),
+        );
+        login.assert_problem(503, "dependency_unavailable");
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.get("/health").status != 200 {
+        assert!(std::time::Instant::now() < deadline, "the Worker did not recover");
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
