@@ -4,7 +4,7 @@ SHELL := bash
 ENV := . scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg clean
+.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg bench bench-tools size openapi clean
 
 DB ?= d1
 
@@ -63,6 +63,24 @@ e2e-postgres:
 	else \
 		echo "e2e-postgres: skipped, Postgres is not installed (apt-get install postgresql)"; \
 	fi
+
+## Rewrites openapi.json from the code's annotations (a unit test fails while they differ).
+openapi:
+	@$(ENV) UPDATE_OPENAPI=1 cargo test --lib the_committed_document_is_the_generated_one
+
+## Benchmarks, separate from the tests: load on every main route with wrk, the cost of a
+## login (bcrypt in the Worker vs native), CPU per request, and the bundle size.
+bench: build bench-tools size
+	@$(ENV) cargo bench --bench load
+
+## wrk (Debian) for load, twiggy (crates.io) for the size breakdown; skipped when present.
+bench-tools:
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@$(ENV) command -v twiggy >/dev/null || cargo install twiggy --version 0.8.0 --locked
+
+## The deployable Worker's gzip size against the 1 MiB budget, and where the bytes go.
+size: build
+	@bash scripts/size.sh
 
 clean:
 	rm -rf build target .wrangler

@@ -72,6 +72,13 @@ pub struct Message {
     pub message: String,
 }
 
+#[cfg(test)]
+#[test]
+fn timestamps_are_rfc3339_utc() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(1_795_489_200), "2026-11-24T03:00:00Z");
+}
+
 impl Message {
     pub fn new(text: &str) -> Self {
         Self {
@@ -130,11 +137,19 @@ pub struct Health {
     pub checks: serde_json::Value,
 }
 
+/// `2026-11-24T03:00:00Z`, written by hand: chrono's format strings would add a parser to the Worker.
 pub fn rfc3339(seconds: i64) -> String {
-    chrono::DateTime::from_timestamp(seconds, 0)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::from_timestamp(seconds, 0).unwrap_or_default();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Collects field errors while turning raw strings into domain values.

@@ -28,9 +28,9 @@ const ANNOTATED_PREFIX: &str = "/balance_hub";
     modifiers(&SecuritySchemes),
     tags((name = "auth", description = "Accounts and sessions"), (name = "system", description = "Service information"))
 )]
-struct ApiDoc;
+pub struct ApiDoc;
 
-struct SecuritySchemes;
+pub struct SecuritySchemes;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -51,18 +51,42 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The document as generated from the annotations, committed as `openapi.json`; the test
+/// below fails when the code and the file differ (`make openapi` rewrites the file). The
+/// Worker serves the committed text, so the generator never ships in the wasm.
+const COMMITTED: &str = include_str!("../../openapi.json");
+
 /// The document as served: paths under the configured prefix, the configured name and version.
 pub fn document(config: &Config) -> Vec<u8> {
-    let mut doc = ApiDoc::openapi();
-    doc.info.title = config.app_name.clone();
-    doc.info.version = config.version.to_owned();
-    let paths = std::mem::take(&mut doc.paths.paths);
-    doc.paths.paths = paths
-        .into_iter()
-        .map(|(path, item)| match path.strip_prefix(ANNOTATED_PREFIX) {
-            Some(rest) => (format!("{}{rest}", config.api_prefix), item),
-            None => (path, item),
-        })
-        .collect();
+    let mut doc: serde_json::Value = serde_json::from_str(COMMITTED).expect("openapi.json is JSON");
+    doc["info"]["title"] = config.app_name.clone().into();
+    doc["info"]["version"] = config.version.into();
+    if let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) {
+        *paths = std::mem::take(paths)
+            .into_iter()
+            .map(|(path, item)| match path.strip_prefix(ANNOTATED_PREFIX) {
+                Some(rest) => (format!("{}{rest}", config.api_prefix), item),
+                None => (path, item),
+            })
+            .collect();
+    }
     serde_json::to_vec(&doc).expect("the OpenAPI document serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let generated = serde_json::to_string_pretty(&ApiDoc::openapi()).unwrap() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json"), &generated).unwrap();
+            return;
+        }
+        assert!(
+            COMMITTED == generated,
+            "openapi.json differs from the code's annotations: run `make openapi`"
+        );
+    }
 }

@@ -52,7 +52,7 @@ pub fn backend() -> &'static str {
 /// Stops `wrangler dev` (its whole process group) and the database, then removes the
 /// state directory (kept with `E2E_KEEP_STATE=1`).
 pub struct Worker {
-    child: Child,
+    pub child: Child,
     state_dir: PathBuf,
     generated_config: Option<PathBuf>,
 }
@@ -79,7 +79,17 @@ impl Drop for Worker {
     }
 }
 
+/// For the test run: starts the Worker with the test configuration and installs it as
+/// `spawn_app()`.
 pub fn start_worker() -> Worker {
+    let (worker, app) = start_worker_with(&[]);
+    install(app);
+    worker
+}
+
+/// Starts a Worker whose variables are the test configuration overridden by `overrides`
+/// (the benchmark raises the limits and the bcrypt cost).
+pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
     let root = root();
     let sendgrid = FakeSendGrid::start();
     let sentry = FakeSentry::start();
@@ -123,7 +133,7 @@ pub fn start_worker() -> Worker {
     let secret: String = (0..48)
         .map(|i| char::from(b'a' + ((std::process::id() as usize * 7 + i * 13) % 26) as u8))
         .collect();
-    let vars = [
+    let mut vars = vec![
         ("SECRET_KEY", secret),
         ("BCRYPT_COST", BCRYPT_COST.to_string()),
         ("SENDGRID_API_URL", sendgrid.url.clone()),
@@ -142,6 +152,10 @@ pub fn start_worker() -> Worker {
         ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
         ("FAULT_INJECTION", "true".to_owned()),
     ];
+    for (name, value) in overrides {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name, value.clone()));
+    }
     let log_file = state_dir.join("wrangler.log");
     let log = std::fs::File::create(&log_file).unwrap();
     let mut command = wrangler(&state_dir);
@@ -199,6 +213,5 @@ pub fn start_worker() -> Worker {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
-    install(app);
-    worker
+    (worker, app)
 }

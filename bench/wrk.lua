@@ -1,0 +1,84 @@
+-- wrk script for `make bench`: builds each scenario's requests, counts statuses per thread,
+-- stops each thread after BENCH_MAX_PER_THREAD requests, and prints one BENCH_JSON line.
+-- Environment: BENCH_METHOD, BENCH_PATH, BENCH_KIND (plain | login | register | verify),
+-- BENCH_TOKEN, BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines),
+-- BENCH_MAX_PER_THREAD, BENCH_THREADS (wrk's -t).
+
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  counts = {}
+  sent = 0
+  method = os.getenv("BENCH_METHOD") or "GET"
+  kind = os.getenv("BENCH_KIND") or "plain"
+  max = tonumber(os.getenv("BENCH_MAX_PER_THREAD") or "100000")
+  threads_count = tonumber(os.getenv("BENCH_THREADS") or "1")
+  headers = { ["Content-Type"] = "application/json" }
+  local token = os.getenv("BENCH_TOKEN")
+  if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  pairs_list = {}
+  if kind == "verify" then
+    -- Thread k takes pairs k, k + n, k + 2n ... (n threads), so no code is used twice.
+    for line in io.lines(os.getenv("BENCH_PAIRS")) do
+      table.insert(pairs_list, line)
+    end
+  end
+  math.randomseed(os.time() + thread_id * 7919)
+  run = math.random(1, 1000000000)
+end
+
+local function json_string(s)
+  return '"' .. s .. '"'
+end
+
+function request()
+  sent = sent + 1
+  if sent > max then
+    wrk.thread:stop()
+  end
+  local body = nil
+  if kind == "login" then
+    body = '{"email":' .. json_string(os.getenv("BENCH_EMAIL")) .. ',"password":' .. json_string(os.getenv("BENCH_PASSWORD")) .. '}'
+  elseif kind == "register" then
+    body = '{"email":"bench-' .. run .. '-' .. thread_id .. '-' .. sent .. '@example.com","password":"correct horse battery staple"}'
+  elseif kind == "verify" then
+    local index = (sent - 1) * threads_count + thread_id + 1
+    local line = pairs_list[index]
+    if line == nil then
+      wrk.thread:stop()
+      line = pairs_list[1]
+    end
+    local email, code = line:match("(%S+) (%S+)")
+    body = '{"email":' .. json_string(email) .. ',"code":' .. json_string(code) .. '}'
+  end
+  return wrk.format(method, os.getenv("BENCH_PATH"), headers, body)
+end
+
+function response(status, headers, body)
+  counts[status] = (counts[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local statuses = {}
+  for _, thread in ipairs(threads) do
+    for status, n in pairs(thread:get("counts")) do
+      statuses[status] = (statuses[status] or 0) + n
+    end
+  end
+  local parts = {}
+  for status, n in pairs(statuses) do
+    table.insert(parts, string.format('"%d":%d', status, n))
+  end
+  local errors = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,' ..
+    '"socket_errors":%d,"statuses":{%s}}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max,
+    errors.connect + errors.read + errors.write + errors.timeout, table.concat(parts, ",")))
+end

@@ -1,0 +1,359 @@
+//! `make bench`: the release Worker under `wrangler dev` with fresh local state, loaded with
+//! wrk on loopback, bounded in time and request count. Prints a table and writes
+//! bench-results/latest.json. See BENCHMARKS.md for the method.
+
+// The benchmark reuses the end-to-end harness; it needs only part of it.
+#[path = "../tests/e2e/fake_sendgrid.rs"]
+#[allow(dead_code)]
+mod fake_sendgrid;
+#[path = "../tests/e2e/fake_sentry.rs"]
+#[allow(dead_code)]
+mod fake_sentry;
+#[path = "../tests/e2e/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+#[path = "../tests/e2e/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+#[path = "../tests/e2e/worker.rs"]
+#[allow(dead_code)]
+mod worker;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use helpers::{unique_email, TestApp, PASSWORD};
+
+/// The bcrypt cost of the benchmark instance (production default: 12).
+const BENCH_COST: u32 = 10;
+const CONNECTIONS: u32 = 8;
+const THREADS: u32 = 2;
+const SECONDS: u32 = 10;
+const MAX_PER_THREAD: u32 = 20_000;
+const VERIFY_USERS: usize = 200;
+const LOGIN_SAMPLES: usize = 40;
+
+fn overrides(cost: u32) -> Vec<(&'static str, String)> {
+    let unlimited = "1000000000/1".to_owned();
+    let mut vars: Vec<(&'static str, String)> = [
+        "RATE_LIMIT_LOGIN_IP",
+        "RATE_LIMIT_LOGIN_ACCOUNT",
+        "RATE_LIMIT_REGISTER_IP",
+        "RATE_LIMIT_REGISTER_EMAIL",
+        "RATE_LIMIT_RESEND_IP",
+        "RATE_LIMIT_RESEND_EMAIL",
+        "RATE_LIMIT_FORGET_IP",
+        "RATE_LIMIT_FORGET_EMAIL",
+        "RATE_LIMIT_VERIFY_IP",
+        "RATE_LIMIT_VERIFY_ACCOUNT",
+        "RATE_LIMIT_RESET_IP",
+        "RATE_LIMIT_RESET_TOKEN",
+        "RATE_LIMIT_USER_API",
+    ]
+    .into_iter()
+    .map(|name| (name, unlimited.clone()))
+    .collect();
+    vars.push(("LOCKOUT_FREE_ATTEMPTS", "1000000000".to_owned()));
+    vars.push(("BCRYPT_COST", cost.to_string()));
+    vars.push(("FAULT_INJECTION", "false".to_owned()));
+    vars
+}
+
+/// CPU time (user + system, ms) of every process in `wrangler dev`'s group: workerd runs
+/// the Worker, D1 and the Durable Objects on one core, so this is what the requests cost.
+fn group_cpu_ms(pgid: u32) -> f64 {
+    let ticks_per_second: f64 = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    let mut ticks = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15).
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
+            ticks += fields.get(11).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+            ticks += fields.get(12).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    ticks as f64 * 1000.0 / ticks_per_second
+}
+
+struct Scenario {
+    name: &'static str,
+    method: &'static str,
+    path: String,
+    kind: &'static str,
+    expected: u16,
+    env: Vec<(&'static str, String)>,
+}
+
+fn run_wrk(app: &TestApp, pgid: u32, scenario: &Scenario) -> Value {
+    let script = worker::root().join("bench/wrk.lua");
+    let cpu_before = group_cpu_ms(pgid);
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            &THREADS.to_string(),
+            "-c",
+            &CONNECTIONS.to_string(),
+            "-d",
+            &format!("{SECONDS}s"),
+            "--timeout",
+            "10s",
+        ])
+        .arg("-s")
+        .arg(&script)
+        .arg(&app.address)
+        .env("BENCH_METHOD", scenario.method)
+        .env("BENCH_PATH", &scenario.path)
+        .env("BENCH_KIND", scenario.kind)
+        .env("BENCH_THREADS", THREADS.to_string())
+        .env("BENCH_MAX_PER_THREAD", MAX_PER_THREAD.to_string())
+        .envs(scenario.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("wrk runs (make bench installs it: apt-get install wrk)");
+    std::thread::sleep(Duration::from_millis(500)); // let deferred work (mail, metrics) settle
+    let cpu_ms = group_cpu_ms(pgid) - cpu_before;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BENCH_JSON "))
+        .unwrap_or_else(|| {
+            panic!(
+                "wrk printed no result:\n{stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let raw: Value = serde_json::from_str(line).expect("BENCH_JSON is JSON");
+    let requests = raw["requests"].as_f64().unwrap();
+    let seconds = raw["duration_us"].as_f64().unwrap() / 1e6;
+    let ok = raw["statuses"][scenario.expected.to_string()].as_f64().unwrap_or(0.0);
+    json!({
+        "scenario": scenario.name,
+        "requests": requests,
+        "rps": requests / seconds,
+        "p50_ms": raw["p50_us"].as_f64().unwrap() / 1000.0,
+        "p99_ms": raw["p99_us"].as_f64().unwrap() / 1000.0,
+        "errors": requests - ok + raw["socket_errors"].as_f64().unwrap(),
+        "expected_status": scenario.expected,
+        "statuses": raw["statuses"],
+        "cpu_ms_per_request": cpu_ms / requests.max(1.0),
+    })
+}
+
+/// Median latency of `LOGIN_SAMPLES` sequential logins (one connection, nothing else running).
+fn login_p50_ms(app: &TestApp, email: &str) -> f64 {
+    let mut samples: Vec<f64> = (0..LOGIN_SAMPLES)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(app.login(email, PASSWORD).status, 200);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Native bcrypt verification at `cost`, the same crate and profile as the Worker's.
+fn native_verify_ms(cost: u32) -> f64 {
+    let hash = bcrypt::hash(PASSWORD, cost).unwrap();
+    let mut samples: Vec<f64> = (0..15)
+        .map(|_| {
+            let started = Instant::now();
+            assert!(bcrypt::verify(PASSWORD, &hash).unwrap());
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn bundle() -> Value {
+    let root = worker::root();
+    let gzip = |file: &str| -> u64 {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -c '{}' | wc -c", root.join(file).display()))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0)
+    };
+    let raw = |file: &str| std::fs::metadata(root.join(file)).map(|m| m.len()).unwrap_or(0);
+    json!({
+        "wasm_bytes": raw("build/index_bg.wasm"),
+        "wasm_gzip_bytes": gzip("build/index_bg.wasm"),
+        "js_bytes": raw("build/index.js"),
+        "js_gzip_bytes": gzip("build/index.js"),
+        "total_gzip_bytes": gzip("build/index_bg.wasm") + gzip("build/index.js"),
+    })
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` and friends: nothing to enumerate
+    }
+    let native_ms = native_verify_ms(BENCH_COST);
+    let native_next_ms = native_verify_ms(BENCH_COST + 1);
+
+    // Instance at cost BENCH_COST + 1: the extra cost doubles the hash, so the difference of
+    // the two login medians is one hash at BENCH_COST as the Worker computes it.
+    let login_next_p50 = {
+        let (guard, app) = worker::start_worker_with(&overrides(BENCH_COST + 1));
+        let email = app.verified_user("bench-cost");
+        login_p50_ms(&app, &email);
+        let p50 = login_p50_ms(&app, &email);
+        drop(guard);
+        p50
+    };
+
+    let (guard, app) = worker::start_worker_with(&overrides(BENCH_COST));
+    let pgid = guard.child.id();
+    let email = app.verified_user("bench-login");
+    login_p50_ms(&app, &email); // warm up
+    let login_p50 = login_p50_ms(&app, &email);
+    let token = app.login(&email, PASSWORD).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let pairs_file = std::env::temp_dir().join(format!("edge-auth-bench-pairs-{}", std::process::id()));
+    let pairs: Vec<String> = (0..VERIFY_USERS)
+        .map(|i| {
+            let email = unique_email(&format!("bench-verify-{i}"));
+            assert_eq!(app.register(&email, PASSWORD).status, 201);
+            email
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|email| format!("{email} {}", app.sendgrid.latest_code(&email, 1)))
+        .collect();
+    std::fs::write(&pairs_file, pairs.join("\n") + "\n").unwrap();
+
+    let auth = |route: &str| format!("{}/auth/{route}", helpers::PREFIX);
+    let scenarios = [
+        Scenario {
+            name: "GET /health",
+            method: "GET",
+            path: "/health".into(),
+            kind: "plain",
+            expected: 200,
+            env: vec![],
+        },
+        Scenario {
+            name: "GET {p}/auth/me",
+            method: "GET",
+            path: auth("me"),
+            kind: "plain",
+            expected: 200,
+            env: vec![("BENCH_TOKEN", token.clone())],
+        },
+        Scenario {
+            name: "POST {p}/auth/login",
+            method: "POST",
+            path: auth("login"),
+            kind: "login",
+            expected: 200,
+            env: vec![("BENCH_EMAIL", email.clone()), ("BENCH_PASSWORD", PASSWORD.to_owned())],
+        },
+        Scenario {
+            name: "POST {p}/auth/register",
+            method: "POST",
+            path: auth("register"),
+            kind: "register",
+            expected: 201,
+            env: vec![],
+        },
+        Scenario {
+            name: "POST {p}/auth/verify-email",
+            method: "POST",
+            path: auth("verify-email"),
+            kind: "verify",
+            expected: 200,
+            env: vec![("BENCH_PAIRS", pairs_file.display().to_string())],
+        },
+    ];
+    let results: Vec<Value> = scenarios.iter().map(|s| run_wrk(&app, pgid, s)).collect();
+    drop(guard);
+    let _ = std::fs::remove_file(&pairs_file);
+
+    let worker_hash_ms = login_next_p50 - login_p50;
+    let login = json!({
+        "bcrypt_cost": BENCH_COST,
+        "login_p50_ms": login_p50,
+        "login_p50_ms_at_cost_plus_one": login_next_p50,
+        "worker_bcrypt_ms": worker_hash_ms,
+        "native_bcrypt_ms": native_ms,
+        "native_bcrypt_ms_at_cost_plus_one": native_next_ms,
+        "wasm_over_native": worker_hash_ms / native_ms,
+        "non_hashing_overhead_p50_ms": login_p50 - worker_hash_ms,
+    });
+    let report = json!({
+        "connections": CONNECTIONS,
+        "threads": THREADS,
+        "seconds_per_scenario": SECONDS,
+        "routes": results,
+        "login_cost": login,
+        "bundle": bundle(),
+    });
+    print_table(&report);
+    let dir = worker::root().join("bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("latest.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("\nwrote bench-results/latest.json");
+}
+
+fn print_table(report: &Value) {
+    println!(
+        "\n{:<30} {:>9} {:>10} {:>9} {:>9} {:>8} {:>12}",
+        "route", "requests", "req/s", "p50 ms", "p99 ms", "errors", "CPU ms/req"
+    );
+    for r in report["routes"].as_array().unwrap() {
+        println!(
+            "{:<30} {:>9} {:>10.1} {:>9.2} {:>9.2} {:>8} {:>12.2}",
+            r["scenario"].as_str().unwrap(),
+            r["requests"],
+            r["rps"].as_f64().unwrap(),
+            r["p50_ms"].as_f64().unwrap(),
+            r["p99_ms"].as_f64().unwrap(),
+            r["errors"],
+            r["cpu_ms_per_request"].as_f64().unwrap(),
+        );
+    }
+    let l = &report["login_cost"];
+    println!(
+        "\nlogin at bcrypt cost {} (sequential, one connection):",
+        l["bcrypt_cost"]
+    );
+    println!(
+        "  login p50                      {:>8.2} ms",
+        l["login_p50_ms"].as_f64().unwrap()
+    );
+    println!(
+        "  bcrypt in the Worker (wasm)    {:>8.2} ms  (login p50 at cost+1 minus at cost)",
+        l["worker_bcrypt_ms"].as_f64().unwrap()
+    );
+    println!(
+        "  bcrypt native, same crate      {:>8.2} ms  (ratio wasm/native {:.2})",
+        l["native_bcrypt_ms"].as_f64().unwrap(),
+        l["wasm_over_native"].as_f64().unwrap()
+    );
+    println!(
+        "  everything else in the login   {:>8.2} ms",
+        l["non_hashing_overhead_p50_ms"].as_f64().unwrap()
+    );
+    let b = &report["bundle"];
+    println!(
+        "\nbundle: wasm {} B ({} B gzip), JS {} B ({} B gzip), total {} B gzip",
+        b["wasm_bytes"], b["wasm_gzip_bytes"], b["js_bytes"], b["js_gzip_bytes"], b["total_gzip_bytes"]
+    );
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Prints the deployable Worker's size (what `wrangler deploy` uploads: build/index.js and
+# build/index_bg.wasm), gzip -9 as Cloudflare counts it, and where the wasm bytes go by
+# crate (twiggy on the pre-wasm-bindgen module, which still has function names).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+. scripts/env.sh
+BUDGET=$((1024 * 1024))
+wasm=build/index_bg.wasm
+js=build/index.js
+gz() { gzip -9 -c "$1" | wc -c; }
+total=$(( $(gz "$wasm") + $(gz "$js") ))
+printf 'bundle   %-22s %9s bytes  %9s gzip\n' "$wasm" "$(wc -c < "$wasm")" "$(gz "$wasm")"
+printf 'bundle   %-22s %9s bytes  %9s gzip\n' "$js" "$(wc -c < "$js")" "$(gz "$js")"
+printf 'bundle   total gzip %d bytes (%.1f KiB); budget %d KiB: %s\n' "$total" "$(echo "$total/1024" | bc -l)" $((BUDGET / 1024)) \
+  "$([ "$total" -lt "$BUDGET" ] && echo within || echo OVER)"
+named=target/wasm32-unknown-unknown/release/edge_auth.wasm
+if command -v twiggy >/dev/null && [ -f "$named" ]; then
+  echo
+  echo "where the bytes go (twiggy, before wasm-bindgen and wasm-opt; shallow size by crate):"
+  twiggy top -n 1000000 --format csv "$named" | python3 -c '
+import csv, sys, re, collections
+sizes = collections.Counter()
+total = 0
+for row in csv.DictReader(sys.stdin):
+    name, size = row["Name"], int(row["ShallowSize"])
+    total += size
+    m = re.match(r"^(?:<)?([a-z_][a-z0-9_]*)::", name)
+    if m:
+        crate = m.group(1)
+    elif name.startswith("data["):
+        crate = "(data: strings, tables, the common-password list)"
+    else:
+        crate = "(other: " + name.split("[")[0].strip() + ")" if "[" in name else "(other)"
+    sizes[crate] += size
+for crate, size in sizes.most_common(15):
+    print(f"  {size:>9}  {100 * size / total:5.1f}%  {crate}")
+'
+fi
+if [ "$total" -ge "$BUDGET" ]; then
+  echo "size: the Worker is over its 1 MiB gzip budget" >&2
+  exit 1
+fi
