@@ -105,7 +105,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         elapsed_ms as f64 / 1000.0,
     );
     handled.events.iter().for_each(|event| metrics::record_event(event));
-    ctx.wait_until(metrics::flush());
+    ctx.wait_until(metrics::flush_soon());
     log_json(serde_json::json!({
         "level": "info",
         "request_id": handled.request_id,

@@ -43,7 +43,7 @@ impl Outbox for WaitUntilOutbox {
                     report::dependency_failure(config, &request_id, "mail", &cause).await;
                 }
             }
-            metrics::flush().await;
+            metrics::flush_soon().await;
         });
     }
 }

@@ -1,11 +1,14 @@
-//! Per-isolate metric deltas, flushed to the metrics Durable Object after the response.
-//! A failed flush keeps its deltas for the next one, so nothing is lost while the isolate lives.
+//! Per-isolate metric deltas, flushed to the metrics Durable Object after the response, at
+//! most once per `FLUSH_DELAY` per isolate: the first request after a flush schedules the
+//! next one (inside `waitUntil`), later ones just add to the pending batch. A failed flush
+//! keeps its deltas for the next one, so nothing is lost while the isolate lives.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
+use worker::{Delay, Env, Method, ObjectNamespace, Request, RequestInit};
 
 use super::log_json;
 use crate::http::MetricsSource;
@@ -13,9 +16,12 @@ use crate::observability::metrics::{Aggregate, Batch};
 
 /// The single aggregate's object name: every isolate adds into the same counters.
 const AGGREGATE_NAME: &str = "global";
+/// How long deltas wait to be batched; /metrics lags by at most about this.
+const FLUSH_DELAY: Duration = Duration::from_millis(500);
 
 thread_local! {
     static PENDING: RefCell<Batch> = RefCell::default();
+    static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
     static NAMESPACE: RefCell<Option<ObjectNamespace>> = const { RefCell::new(None) };
 }
 
@@ -36,7 +42,17 @@ pub fn record_event(event: &str) {
     PENDING.with(|p| p.borrow_mut().record_event(event));
 }
 
-/// Sends everything pending as one batch (run inside `waitUntil`).
+/// Schedules a flush unless one is already waiting; run it inside `waitUntil`.
+pub async fn flush_soon() {
+    if FLUSH_SCHEDULED.with(|s| s.replace(true)) {
+        return;
+    }
+    Delay::from(FLUSH_DELAY).await;
+    FLUSH_SCHEDULED.with(|s| s.set(false));
+    flush().await;
+}
+
+/// Sends everything pending as one batch.
 pub async fn flush() {
     let batch = PENDING.with(|p| p.take());
     if batch.is_empty() {

@@ -1,7 +1,7 @@
 //! The counter Durable Object: single-threaded, strongly consistent, SQLite-backed storage.
 //! It holds one key's `CounterState`; an alarm deletes the state once it is worthless.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
@@ -14,6 +14,10 @@ pub struct RateLimitCounter {
     state: State,
     /// The canonical state once loaded; storage is written before each reply.
     cache: RefCell<Option<CounterState>>,
+    /// Whether an alarm is known to be set. The alarm re-arms itself while the state is
+    /// worth keeping, so a request only sets one when there is none: one storage write
+    /// per request, not three.
+    alarm_set: Cell<bool>,
 }
 
 impl DurableObject for RateLimitCounter {
@@ -21,6 +25,7 @@ impl DurableObject for RateLimitCounter {
         Self {
             state,
             cache: RefCell::new(None),
+            alarm_set: Cell::new(false),
         }
     }
 
@@ -33,6 +38,7 @@ impl DurableObject for RateLimitCounter {
             // Storage reads hold the input gate: no other request runs until this returns.
             let stored: Option<CounterState> = self.state.storage().get(STATE_KEY).await?;
             self.cache.borrow_mut().get_or_insert(stored.unwrap_or_default());
+            self.alarm_set.set(self.state.storage().get_alarm().await?.is_some());
         }
         // Read, apply and write back with no await in between: requests cannot interleave.
         let (reply, updated) = {
@@ -43,7 +49,7 @@ impl DurableObject for RateLimitCounter {
         };
         let storage = self.state.storage();
         storage.put(STATE_KEY, updated).await?;
-        if storage.get_alarm().await?.is_none_or(|at| at < updated.drop_at_ms) {
+        if !self.alarm_set.replace(true) {
             storage.set_alarm(updated.drop_at_ms).await?;
         }
         Response::from_json(&reply)
@@ -57,6 +63,7 @@ impl DurableObject for RateLimitCounter {
             _ => {
                 storage.delete_all().await?;
                 self.cache.borrow_mut().take();
+                self.alarm_set.set(false);
             }
         }
         Response::ok("done")
