@@ -172,6 +172,22 @@ fn login_p50_ms(app: &TestApp, email: &str) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// Median latency of sequential GETs (one connection, nothing else running): what one
+/// request costs end to end when nothing queues.
+fn sequential_p50_ms(app: &TestApp, path: &str, token: Option<&str>) -> f64 {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let mut samples: Vec<f64> = (0..LOGIN_SAMPLES)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(app.request("GET", path, &headers, None).status, 200);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
 /// Native bcrypt verification at `cost`, the same crate and profile as the Worker's.
 fn native_verify_ms(cost: u32) -> f64 {
     let hash = bcrypt::hash(PASSWORD, cost).unwrap();
@@ -233,6 +249,14 @@ fn main() {
         .as_str()
         .unwrap()
         .to_owned();
+
+    let me = format!("{}/auth/me", helpers::PREFIX);
+    let sequential = json!({
+        "GET /": sequential_p50_ms(&app, "/", None),
+        "GET /health": sequential_p50_ms(&app, "/health", None),
+        "GET {p}/auth/me": sequential_p50_ms(&app, &me, Some(&token)),
+        "POST {p}/auth/login": login_p50,
+    });
 
     let pairs_file = std::env::temp_dir().join(format!("edge-auth-bench-pairs-{}", std::process::id()));
     let pairs: Vec<String> = (0..VERIFY_USERS)
@@ -319,6 +343,7 @@ fn main() {
         "seconds_per_scenario": SECONDS,
         "routes": results,
         "login_cost": login,
+        "sequential_p50_ms": sequential,
         "bundle": bundle(),
     });
     print_table(&report);
@@ -346,6 +371,10 @@ fn print_table(report: &Value) {
             number("workerd_cpu_ms_per_request"),
             number("cpu_ms_per_request"),
         );
+    }
+    println!("\nsequential p50 (one connection, nothing queued):");
+    for (route, ms) in report["sequential_p50_ms"].as_object().unwrap() {
+        println!("  {route:<30} {:>8.2} ms", ms.as_f64().unwrap());
     }
     let l = &report["login_cost"];
     println!(
