@@ -94,6 +94,7 @@ fn main() {
         rate_limit::a_lockout_ends_after_its_backoff_and_success_resets_it,
         rate_limit::thirty_wrong_logins_in_a_row_meet_a_429,
         rate_limit::authenticated_routes_are_limited_per_user,
+        rate_limit::logins_per_account_are_limited_whatever_the_ip,
     ];
     if worker::backend() == "postgres" {
         trials.extend(trials![system::a_stopped_database_is_503_within_seconds]);

@@ -4,6 +4,7 @@ use super::passwords::{self, HashError};
 use super::tokens::TokenError;
 use super::Deps;
 use crate::domain::{secrets::random_uuid, EmailAddress, LimiterError, Mail, Session, SessionId, StoreError, User};
+use crate::rate_limit::limits::Limit;
 use crate::rate_limit::policy::Gate;
 
 /// Where the login came from, kept with the session.
@@ -68,7 +69,11 @@ pub async fn login(
     let lockout_key = format!("lockout:{}", deps.digester.pseudonym(email.as_str()));
     if let Gate::Blocked { retry_after_seconds } = deps
         .limiter
-        .begin_login(&lockout_key, deps.config.limits.lockout)
+        .begin_login(
+            &lockout_key,
+            deps.config.limits.lockout,
+            deps.config.limits.policy(Limit::LoginAccount),
+        )
         .await?
     {
         return Err(LoginError::Locked { retry_after_seconds });

@@ -103,8 +103,9 @@ pub struct LimiterError(pub String);
 pub trait RateLimiter {
     /// Takes one token from the bucket `key` under `policy`.
     async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError>;
-    /// Reserves a password check for the account behind `key`, or says how long it is locked.
-    async fn begin_login(&self, key: &str, policy: LockoutPolicy) -> Result<Gate, LimiterError>;
+    /// Takes a token of the account's login `limit` and reserves a password check for the
+    /// account behind `key`, or says how long it must wait.
+    async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError>;
     /// Records the outcome; answers true when this failure started a lockout.
     async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError>;
     /// A round trip to the limiter, for `/health`.

@@ -4,7 +4,7 @@ use super::account::caller;
 use super::body;
 use super::dto::{Fields, LoginForm, LoginRequest, LoginResponse, UserBody};
 use super::error::{ApiError, Problem};
-use super::limits::{self, ip, pseudonym};
+use super::limits::{self, ip};
 use super::{Ctx, Request, Response};
 use crate::auth::login::{self as flow, ClientInfo, LoginError};
 use crate::rate_limit::limits::Limit;
@@ -33,7 +33,6 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         fields.push("password", "field required");
     }
     let email = fields.finish(|| email)?;
-    limits::enforce(ctx, &[(Limit::LoginAccount, &pseudonym(ctx, email.as_str()))]).await?;
     let client = ClientInfo {
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.clone(),

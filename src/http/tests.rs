@@ -194,7 +194,7 @@ impl RateLimiter for Unreachable {
     async fn take(&self, _: &str, _: Policy) -> Result<Decision, LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
-    async fn begin_login(&self, _: &str, _: LockoutPolicy) -> Result<Gate, LimiterError> {
+    async fn begin_login(&self, _: &str, _: LockoutPolicy, _: Policy) -> Result<Gate, LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
     async fn finish_login(&self, _: &str, _: bool) -> Result<bool, LimiterError> {

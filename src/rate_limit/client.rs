@@ -45,8 +45,8 @@ impl RateLimiter for DurableLimiter {
         self.call(key, Command::Take { policy }).await
     }
 
-    async fn begin_login(&self, key: &str, policy: LockoutPolicy) -> Result<Gate, LimiterError> {
-        self.call(key, Command::BeginLogin { policy }).await
+    async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError> {
+        self.call(key, Command::BeginLogin { policy, limit }).await
     }
 
     async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError> {

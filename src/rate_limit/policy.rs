@@ -189,8 +189,11 @@ pub enum Command {
     Take {
         policy: Policy,
     },
+    /// Takes a token of the account's login limit, then reserves a password check: one
+    /// round trip for both, since they share the account's counter.
     BeginLogin {
         policy: LockoutPolicy,
+        limit: Policy,
     },
     FinishLogin {
         success: bool,
@@ -213,8 +216,15 @@ impl CounterState {
     pub fn apply(&mut self, command: Command, now_ms: i64) -> serde_json::Value {
         let reply = match command {
             Command::Take { policy } => serde_json::to_value(self.bucket.take(policy, now_ms)),
-            Command::BeginLogin { policy } => {
-                let gate = self.lockout.begin(&policy, now_ms);
+            Command::BeginLogin { policy, limit } => {
+                let decision = self.bucket.take(limit, now_ms);
+                let gate = if decision.allowed {
+                    self.lockout.begin(&policy, now_ms)
+                } else {
+                    Gate::Blocked {
+                        retry_after_seconds: decision.retry_after_seconds,
+                    }
+                };
                 self.drop_at_ms = self.drop_at_ms.max(now_ms + policy.forget_after_ms());
                 serde_json::to_value(gate)
             }
@@ -353,13 +363,21 @@ mod tests {
         let mut state = CounterState::default();
         assert_eq!(state.apply(command, T0)["allowed"], true);
         assert_eq!(state.drop_at_ms, T0 + 5_000);
+        let mut login = CounterState::default();
         let begin = Command::BeginLogin {
             policy: LockoutPolicy::default(),
+            limit: Policy::new(1, 60),
         };
-        assert_eq!(state.apply(begin, T0), serde_json::json!("Open"));
-        assert_eq!(state.drop_at_ms, T0 + LockoutPolicy::default().forget_after_ms());
+        assert_eq!(login.apply(begin, T0), serde_json::json!("Open"));
+        assert_eq!(login.drop_at_ms, T0 + LockoutPolicy::default().forget_after_ms());
         assert_eq!(
-            state.apply(Command::FinishLogin { success: false }, T0),
+            login.apply(begin, T0),
+            serde_json::json!({ "Blocked": { "retry_after_seconds": 60 } }),
+            "the account's login limit blocks before the lockout counts"
+        );
+        assert_eq!(login.lockout.attempts, 1);
+        assert_eq!(
+            login.apply(Command::FinishLogin { success: false }, T0),
             serde_json::json!(false)
         );
     }

@@ -20,6 +20,8 @@ pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
 pub const BCRYPT_COST: u32 = 4;
 pub const LOCKOUT_FREE_ATTEMPTS: u32 = 10;
 pub const METRICS_TOKEN: &str = "e2e-metrics-token";
+/// Logins per account on the test instance: a burst of 40, then one per 15 s.
+pub const LOGIN_ACCOUNT_LIMIT: &str = "40/600";
 
 /// The run's database, reached without the Worker.
 pub enum Database {

@@ -188,3 +188,17 @@ pub fn authenticated_routes_are_limited_per_user() {
         "each user has their own budget"
     );
 }
+
+/// The test instance allows a burst of 40 logins per account, successful or not, from any
+/// number of addresses.
+pub fn logins_per_account_are_limited_whatever_the_ip() {
+    let app = spawn_app();
+    let email = app.verified_user("account-limit");
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| login_from(&unique_ip(), &email, PASSWORD).status)
+        .collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let refused = login_from(&unique_ip(), &email, PASSWORD);
+    refused.assert_problem(429, "rate_limited");
+    assert!(refused.header("retry-after").unwrap().parse::<u32>().unwrap() >= 1);
+}

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use super::fake_sendgrid::{self, FakeSendGrid};
 use super::fake_sentry::FakeSentry;
 use super::helpers::{
-    install, Database, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, FRONTEND_URL, LOCKOUT_FREE_ATTEMPTS, METRICS_TOKEN,
+    install, Database, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, FRONTEND_URL, LOCKOUT_FREE_ATTEMPTS, LOGIN_ACCOUNT_LIMIT,
+    METRICS_TOKEN,
 };
 use super::postgres::{self, Cluster};
 
@@ -146,6 +147,7 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
         ("RATE_LIMIT_FORGET_EMAIL", "3/12".to_owned()),
         ("RATE_LIMIT_VERIFY_ACCOUNT", "30/600".to_owned()),
         ("RATE_LIMIT_USER_API", "20/60".to_owned()),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", LOGIN_ACCOUNT_LIMIT.to_owned()),
         ("LOCKOUT_FREE_ATTEMPTS", LOCKOUT_FREE_ATTEMPTS.to_string()),
         ("LOCKOUT_BASE_SECONDS", "1".to_owned()),
         ("LOCKOUT_MAX_SECONDS", "4".to_owned()),
