@@ -12,7 +12,8 @@ use crate::domain::Store;
 use crate::edge::convert::{from_worker, to_worker};
 use crate::edge::mail::WaitUntilOutbox;
 use crate::edge::metrics::{self, DurableMetrics};
-use crate::edge::report::SentryReporter;
+use crate::edge::panic;
+use crate::edge::report::{self, SentryReporter};
 use crate::edge::{log_json, now_ms, WorkerClock};
 use crate::http::{self, error::ApiError, AppState, Services};
 use crate::rate_limit::client::DurableLimiter;
@@ -72,6 +73,17 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     request.headers.push(("x-request-id".into(), request_id.clone()));
     let method = request.method.clone();
     let ctx = Rc::new(ctx);
+    panic::install_hook();
+    panic::enter(
+        &state.config,
+        &request_id,
+        &method,
+        http::route_name(&state.config, &request),
+    );
+    for envelope in panic::take_pending() {
+        let config = state.config.clone();
+        ctx.wait_until(async move { report::send(&config, envelope).await });
+    }
 
     let store: Box<dyn Store> = match backend(&state.config, &env) {
         DatabaseBackend::D1 => Box::new(D1Store::new(env.d1("DB"))),

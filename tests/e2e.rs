@@ -87,6 +87,7 @@ fn main() {
         observability::metrics_require_the_token,
         observability::an_internal_error_reaches_sentry_scrubbed,
         observability::a_failed_mail_is_reported,
+        observability::a_panic_is_reported_by_the_next_request,
         rate_limit::one_ip_gets_exactly_the_limit_of_registrations,
         rate_limit::a_limit_resets_when_its_window_passes,
         rate_limit::a_hundred_concurrent_wrong_logins_check_few_passwords,

@@ -4,6 +4,7 @@
 pub mod convert;
 pub mod mail;
 pub mod metrics;
+pub mod panic;
 pub mod report;
 
 use worker::Date;

@@ -78,7 +78,8 @@ fn envelope(config: &Config, report: &Report<'_>) -> Option<String> {
         .map(|dsn| sentry::envelope(dsn.expose(), report))
 }
 
-async fn send(config: &Config, envelope: String) {
+/// Posts one envelope to the DSN; failures are logged, never retried on the request path.
+pub async fn send(config: &Config, envelope: String) {
     let Some(dsn) = config.sentry_dsn.as_ref().and_then(|d| Dsn::parse(d.expose())) else {
         log_json(serde_json::json!({ "level": "warn", "message": "SENTRY_DSN is not a valid DSN; report dropped" }));
         return;

@@ -130,12 +130,8 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
     let config = &state.config;
     let request_id = request_id(&request);
     let matched = router::match_route(&config.api_prefix, &request.method, &request.path);
-    let (route, route_name) = match &matched {
-        RouteMatch::Found(route) | RouteMatch::Preflight(route) | RouteMatch::MethodNotAllowed { route, .. } => {
-            (Some(*route), route.template())
-        }
-        _ => (None, "unmatched"),
-    };
+    let route = matched.route();
+    let route_name = route.map_or("unmatched", Route::template);
     let events = EventLog::default();
     let ctx = Ctx {
         deps: Deps {
@@ -213,11 +209,25 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
     }
 }
 
+/// The route template a request is for (never a raw path), or `unmatched`: what logs,
+/// metrics and reports name.
+pub fn route_name(config: &Config, request: &Request) -> &'static str {
+    router::match_route(&config.api_prefix, &request.method, &request.path)
+        .route()
+        .map_or("unmatched", Route::template)
+}
+
 /// With `FAULT_INJECTION` on (test configurations only), `X-Fault-Inject: internal` makes
-/// the request fail as an unexpected error would, to prove reporting and scrubbing.
+/// the request fail as an unexpected error would, and `X-Fault-Inject: panic` makes it
+/// panic, to prove reporting and scrubbing.
 fn injected_fault(config: &Config, request: &Request) -> Option<ApiError> {
-    if !config.fault_injection || request.header("x-fault-inject") != Some("internal") {
+    if !config.fault_injection {
         return None;
+    }
+    match request.header("x-fault-inject") {
+        Some("internal") => {}
+        Some("panic") => panic!("injected panic (FAULT_INJECTION)"),
+        _ => return None,
     }
     // The cause quotes the request's email on purpose: the report must scrub it.
     let email = serde_json::from_slice::<serde_json::Value>(&request.body)

@@ -65,6 +65,16 @@ pub enum RouteMatch {
     NotFound,
 }
 
+impl RouteMatch {
+    /// The route the path belongs to, whatever the method.
+    pub fn route(&self) -> Option<Route> {
+        match self {
+            Self::Found(route) | Self::Preflight(route) | Self::MethodNotAllowed { route, .. } => Some(*route),
+            Self::NotFound => None,
+        }
+    }
+}
+
 pub fn match_route(prefix: &str, method: &str, path: &str) -> RouteMatch {
     let on_path: Vec<Route> = ROUTES
         .iter()

@@ -282,6 +282,13 @@ impl TestApp {
         self.query(&sql, &sql)[0]["n"].as_i64().unwrap()
     }
 
+    /// Runs `during` with no other test's request in flight: they wait at the gate. Inside,
+    /// use `request_ungated`.
+    pub fn exclusively<T>(&self, during: impl FnOnce() -> T) -> T {
+        let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
+        during()
+    }
+
     /// For the Postgres run: stops the database while `during` runs, with every other
     /// test's requests held back, then starts it again.
     pub fn with_database_stopped(&self, during: impl FnOnce()) {

@@ -222,3 +222,36 @@ pub fn a_failed_mail_is_reported() {
     let leaked = app.sentry.events().iter().any(|e| e.to_string().contains(&email));
     assert!(!leaked, "the address is scrubbed");
 }
+
+/// A panic traps the wasm instance; its report is parked outside the instance and sent by
+/// the next request. Nothing else may be in flight meanwhile: the instance is re-created.
+pub fn a_panic_is_reported_by_the_next_request() {
+    let app = spawn_app();
+    let request_id = format!("panic-trace-{}", std::process::id());
+    let reported = |app: &super::helpers::TestApp| {
+        app.sentry
+            .events()
+            .into_iter()
+            .find(|e| e["tags"]["request_id"] == request_id.as_str())
+    };
+    let event = app.exclusively(|| {
+        // Let deferred work (metric flushes, mail) finish: the re-created instance drops it.
+        std::thread::sleep(Duration::from_millis(1500));
+        let headers = [("X-Fault-Inject", "panic"), ("X-Request-Id", request_id.as_str())];
+        let answer = app.request_ungated("GET", "/", &headers, None);
+        assert!(answer.status >= 500, "a panic is no success: {}", answer.status);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let health = app.request_ungated("GET", "/health", &[], None);
+            if let Some(event) = reported(app) {
+                assert_eq!(health.status, 200, "the service recovers: {}", health.body);
+                break event;
+            }
+            assert!(Instant::now() < deadline, "no Sentry event for the panic");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    assert_eq!(event["tags"]["route"], "/");
+    assert!(event.to_string().contains("injected panic"), "{event}");
+    assert_eq!(event["environment"], "e2e");
+}
