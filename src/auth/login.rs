@@ -43,17 +43,15 @@ pub enum LoginError {
 }
 
 /// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
-async fn wrong_password(deps: &Deps<'_>, email: &EmailAddress, lockout_started: bool) -> LoginError {
+fn wrong_password(deps: &Deps<'_>, owner: Option<&User>, lockout_started: bool) -> LoginError {
     if lockout_started {
         deps.events.event("lockout");
-        match deps.store.user_by_email(email).await {
-            Ok(Some(user)) => deps.outbox.send(Mail::AccountLocked {
-                to: user.email,
+        if let Some(user) = owner {
+            deps.outbox.send(Mail::AccountLocked {
+                to: user.email.clone(),
                 reset_url: deps.forgot_password_url(),
                 retry_after_seconds: deps.config.limits.lockout.backoff_seconds(1),
-            }),
-            Ok(None) => {}
-            Err(e) => return e.into(),
+            });
         }
     }
     LoginError::InvalidCredentials
@@ -87,8 +85,9 @@ pub async fn login(
         }
     };
     let lockout_started = deps.limiter.finish_login(&lockout_key, password_ok).await?;
-    let (Some(mut user), true) = (found, password_ok) else {
-        return Err(wrong_password(deps, email, lockout_started).await);
+    let mut user = match (found, password_ok) {
+        (Some(user), true) => user,
+        (owner, _) => return Err(wrong_password(deps, owner.as_ref(), lockout_started)),
     };
     // Only someone who knows the password learns that the address is unverified.
     if !user.email_verified {
