@@ -13,3 +13,12 @@ if [ -f "$out" ] && [ -f build/index.js ] &&
   exit 0
 fi
 worker-build --release
+# worker-build keeps the wasm "name" section (function names for stack traces): about a
+# sixth of the module. Drop it, and the producers section, unless KEEP_WASM_NAMES=1 (for
+# debugging a stack trace); panics still report their message and source location.
+if [ -z "${KEEP_WASM_NAMES:-}" ]; then
+  "$WASM_OPT_BIN" "$out" --strip-debug --strip-producers --enable-bulk-memory --enable-mutable-globals \
+    --enable-sign-ext --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+    --enable-exception-handling -o "$out.stripped"
+  mv "$out.stripped" "$out"
+fi

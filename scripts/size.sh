@@ -20,19 +20,17 @@ if command -v twiggy >/dev/null && [ -f "$named" ]; then
   echo
   echo "where the bytes go (twiggy, before wasm-bindgen and wasm-opt; shallow size by crate):"
   twiggy top -n 1000000 --format csv "$named" | python3 -c '
-import csv, sys, re, collections
-sizes = collections.Counter()
-total = 0
+import collections, csv, re, sys
+sizes, total = collections.Counter(), 0
 for row in csv.DictReader(sys.stdin):
     name, size = row["Name"], int(row["ShallowSize"])
+    # Names and custom sections are not deployed (wasm-bindgen and wasm-opt drop them).
+    if "custom section" in name or "function names" in name or name.startswith("\""):
+        continue
     total += size
-    m = re.match(r"^(?:<)?([a-z_][a-z0-9_]*)::", name)
-    if m:
-        crate = m.group(1)
-    elif name.startswith("data["):
-        crate = "(data: strings, tables, the common-password list)"
-    else:
-        crate = "(other: " + name.split("[")[0].strip() + ")" if "[" in name else "(other)"
+    name = re.sub(r"\[[0-9a-f]{16}\]", "", name)
+    m = re.match(r"^<?&?(?:mut )?(?:dyn )?([a-z_][a-z0-9_]*)::", name)
+    crate = m.group(1) if m else ("(data: strings, tables, the common-password list)" if "data" in name else "(glue and anonymous)")
     sizes[crate] += size
 for crate, size in sizes.most_common(15):
     print(f"  {size:>9}  {100 * size / total:5.1f}%  {crate}")
