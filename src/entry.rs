@@ -74,12 +74,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let method = request.method.clone();
     let ctx = Rc::new(ctx);
     panic::install_hook();
-    panic::enter(
-        &state.config,
-        &request_id,
-        &method,
-        http::route_name(&state.config, &request),
-    );
+    panic::enter(&state, &request, &request_id);
     for envelope in panic::take_pending() {
         let config = state.config.clone();
         ctx.wait_until(async move { report::send(&config, envelope).await });

@@ -48,10 +48,6 @@ fn common_passwords() -> &'static [&'static str] {
     LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect())
 }
 
-pub fn common_password_count() -> usize {
-    common_passwords().len()
-}
-
 fn is_common(raw: &str) -> bool {
     let lowered = raw.to_lowercase();
     common_passwords().binary_search(&lowered.as_str()).is_ok()

@@ -4,12 +4,14 @@
 //! and parks it in a JavaScript global, which outlives the instance; the next request sends it.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::JsValue;
 
 use super::now_ms;
-use crate::config::Config;
+use crate::http::router::{self, Route};
+use crate::http::{self, AppState};
 use crate::observability::sentry::{self, Report};
 
 /// Where envelopes wait for the next request, on `globalThis`.
@@ -17,12 +19,10 @@ const PENDING_GLOBAL: &str = "__edgeAuthPendingPanicReports";
 
 #[derive(Clone)]
 struct Context {
+    state: Rc<AppState>,
     request_id: String,
     method: String,
-    route: &'static str,
-    dsn: Option<String>,
-    release: String,
-    environment: String,
+    path: String,
 }
 
 thread_local! {
@@ -42,15 +42,14 @@ pub fn install_hook() {
     }));
 }
 
-/// Remembers the request being served, for a report should it panic.
-pub fn enter(config: &Config, request_id: &str, method: &str, route: &'static str) {
+/// Remembers the request being served, for a report should it panic. Cheap on purpose:
+/// everything else (route, release, DSN) is worked out in the hook, only if it panics.
+pub fn enter(state: &Rc<AppState>, request: &http::Request, request_id: &str) {
     let context = Context {
+        state: state.clone(),
         request_id: request_id.to_owned(),
-        method: method.to_owned(),
-        route,
-        dsn: config.sentry_dsn.as_ref().map(|d| d.expose().to_owned()),
-        release: format!("edge-auth@{}", config.version),
-        environment: config.environment.clone(),
+        method: request.method.clone(),
+        path: request.path.clone(),
     };
     CURRENT.with(|current| *current.borrow_mut() = Some(context));
 }
@@ -59,7 +58,14 @@ fn park_report(info: &std::panic::PanicHookInfo<'_>) {
     let Some(context) = CURRENT.with(|current| current.borrow().clone()) else {
         return;
     };
-    let Some(dsn) = context.dsn.as_deref() else { return };
+    let config = &context.state.config;
+    let Some(dsn) = config.sentry_dsn.as_ref().map(|d| d.expose()) else {
+        return;
+    };
+    let route = router::match_route(&config.api_prefix, &context.method, &context.path)
+        .route()
+        .map_or("unmatched", Route::template);
+    let release = format!("edge-auth@{}", config.version);
     let message = info
         .payload()
         .downcast_ref::<&str>()
@@ -74,14 +80,11 @@ fn park_report(info: &std::panic::PanicHookInfo<'_>) {
         error_id: &context.request_id,
         request_id: &context.request_id,
         method: &context.method,
-        route: context.route,
+        route,
         status: 500,
-        causes: vec![
-            format!("{} panicked", context.route),
-            format!("panic: {message}{location}"),
-        ],
-        release: &context.release,
-        environment: &context.environment,
+        causes: vec![format!("{route} panicked"), format!("panic: {message}{location}")],
+        release: &release,
+        environment: &config.environment,
         timestamp_seconds: now_ms() as f64 / 1000.0,
     };
     let envelope = sentry::envelope(dsn, &report);

@@ -209,14 +209,6 @@ pub async fn handle(request: Request, state: &AppState, services: &Services<'_>)
     }
 }
 
-/// The route template a request is for (never a raw path), or `unmatched`: what logs,
-/// metrics and reports name.
-pub fn route_name(config: &Config, request: &Request) -> &'static str {
-    router::match_route(&config.api_prefix, &request.method, &request.path)
-        .route()
-        .map_or("unmatched", Route::template)
-}
-
 /// With `FAULT_INJECTION` on (test configurations only), `X-Fault-Inject: internal` makes
 /// the request fail as an unexpected error would, and `X-Fault-Inject: panic` makes it
 /// panic, to prove reporting and scrubbing.

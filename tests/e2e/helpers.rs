@@ -295,13 +295,14 @@ impl TestApp {
         let Database::Postgres(cluster) = &self.database else {
             panic!("only the Postgres run can stop its database");
         };
-        let _exclusive = DB_GATE.write().unwrap_or_else(|e| e.into_inner());
-        cluster.stop_server();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
-        cluster.start_server();
-        if let Err(panic) = outcome {
-            std::panic::resume_unwind(panic);
-        }
+        self.exclusively(|| {
+            cluster.stop_server();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
+            cluster.start_server();
+            if let Err(panic) = outcome {
+                std::panic::resume_unwind(panic);
+            }
+        });
     }
 }
 
