@@ -1,6 +1,6 @@
 //! Who is calling: a valid token whose session is still live.
 
-use super::tokens::TokenError;
+use super::tokens::{TokenError, VerifiedToken};
 use super::Deps;
 use crate::domain::{SessionId, StoreError, User};
 
@@ -24,20 +24,29 @@ pub enum AuthenticateError {
     Store(#[from] StoreError),
 }
 
-/// Checks the token and then its session in one store lookup, so a logout or password
-/// reset takes effect on the very next request.
-pub async fn authenticate(deps: &Deps<'_>, token: Option<&str>) -> Result<Caller, AuthenticateError> {
+/// Checks the token offline (signature, algorithm, issuer, audience, expiry): who the
+/// caller claims to be, before any I/O.
+pub fn claims(deps: &Deps<'_>, token: Option<&str>) -> Result<VerifiedToken, AuthenticateError> {
     let token = token.ok_or(AuthenticateError::Missing)?;
-    let now = deps.clock.now();
-    let verified = deps.tokens.verify(token, now)?;
+    Ok(deps.tokens.verify(token, deps.clock.now())?)
+}
+
+/// The live session behind checked claims, in one store lookup, so a logout or password
+/// reset takes effect on the very next request.
+pub async fn session(deps: &Deps<'_>, claims: VerifiedToken) -> Result<Caller, AuthenticateError> {
     let user = deps
         .store
-        .session_user(&verified.session_id, now)
+        .session_user(&claims.session_id, deps.clock.now())
         .await?
-        .filter(|user| user.id == verified.user_id)
+        .filter(|user| user.id == claims.user_id)
         .ok_or(AuthenticateError::SessionEnded)?;
     Ok(Caller {
         user,
-        session_id: verified.session_id,
+        session_id: claims.session_id,
     })
+}
+
+/// `claims`, then `session`.
+pub async fn authenticate(deps: &Deps<'_>, token: Option<&str>) -> Result<Caller, AuthenticateError> {
+    session(deps, claims(deps, token)?).await
 }

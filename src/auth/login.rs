@@ -1,5 +1,7 @@
 //! Login: unknown email and wrong password are indistinguishable, in answer and in time.
 
+use futures_util::future::join;
+
 use super::passwords::{self, HashError};
 use super::tokens::TokenError;
 use super::Deps;
@@ -43,8 +45,8 @@ pub enum LoginError {
 }
 
 /// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
-fn wrong_password(deps: &Deps<'_>, owner: Option<&User>, lockout_started: bool) -> LoginError {
-    if lockout_started {
+fn wrong_password(deps: &Deps<'_>, owner: Option<&User>, notify: bool) -> LoginError {
+    if notify {
         deps.events.event("lockout");
         if let Some(user) = owner {
             deps.outbox.send(Mail::AccountLocked {
@@ -57,26 +59,47 @@ fn wrong_password(deps: &Deps<'_>, owner: Option<&User>, lockout_started: bool) 
     LoginError::InvalidCredentials
 }
 
-pub async fn login(
+/// A login admitted by the account's lockout, with the account (if any) looked up.
+pub struct Attempt {
+    lockout_key: String,
+    found: Option<User>,
+    notify_on_failure: bool,
+}
+
+/// The first half of a login, all I/O and no hashing: reserves a password check with the
+/// account's lockout and looks the account up, concurrently (one round trip of latency).
+/// The lockout counts attempts per email, known or not, so it reveals nothing either.
+pub async fn begin(deps: &Deps<'_>, email: &EmailAddress) -> Result<Attempt, LoginError> {
+    let lockout_key = format!("lockout:{}", deps.digester.pseudonym(email.as_str()));
+    let gate = deps.limiter.begin_login(
+        &lockout_key,
+        deps.config.limits.lockout,
+        deps.config.limits.policy(Limit::LoginAccount),
+    );
+    let (gate, found) = join(gate, deps.store.user_by_email(email)).await;
+    match gate? {
+        Gate::Blocked { retry_after_seconds } => Err(LoginError::Locked { retry_after_seconds }),
+        Gate::Open { notify_on_failure } => Ok(Attempt {
+            lockout_key,
+            found: found?,
+            notify_on_failure,
+        }),
+    }
+}
+
+/// The second half: checks the password (in the same time whether or not the account
+/// exists) and, when it is right, ends the lockout streak while the session is stored.
+pub async fn complete(
     deps: &Deps<'_>,
-    email: &EmailAddress,
+    attempt: Attempt,
     password: &str,
     client: ClientInfo,
 ) -> Result<LoggedIn, LoginError> {
-    // The lockout counts attempts per email, known or not, so it reveals nothing either.
-    let lockout_key = format!("lockout:{}", deps.digester.pseudonym(email.as_str()));
-    if let Gate::Blocked { retry_after_seconds } = deps
-        .limiter
-        .begin_login(
-            &lockout_key,
-            deps.config.limits.lockout,
-            deps.config.limits.policy(Limit::LoginAccount),
-        )
-        .await?
-    {
-        return Err(LoginError::Locked { retry_after_seconds });
-    }
-    let found = deps.store.user_by_email(email).await?;
+    let Attempt {
+        lockout_key,
+        found,
+        notify_on_failure,
+    } = attempt;
     let password_ok = match &found {
         Some(user) => passwords::verify(password, &user.password_hash),
         None => {
@@ -84,16 +107,16 @@ pub async fn login(
             false
         }
     };
-    let lockout_started = deps.limiter.finish_login(&lockout_key, password_ok).await?;
     let mut user = match (found, password_ok) {
         (Some(user), true) => user,
-        (owner, _) => return Err(wrong_password(deps, owner.as_ref(), lockout_started)),
+        (owner, _) => return Err(wrong_password(deps, owner.as_ref(), notify_on_failure)),
     };
+    let now = deps.clock.now();
     // Only someone who knows the password learns that the address is unverified.
     if !user.email_verified {
+        deps.limiter.login_succeeded(&lockout_key).await?;
         return Err(LoginError::EmailNotVerified);
     }
-    let now = deps.clock.now();
     if passwords::cost_of(&user.password_hash) != Some(deps.config.bcrypt_cost) {
         // Upgrade (or downgrade) hashes made at another cost while the password is at hand.
         let rehashed = passwords::hash(password, deps.config.bcrypt_cost)?;
@@ -110,11 +133,28 @@ pub async fn login(
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
         ip: client.ip,
     };
-    deps.store.insert_session(&session).await?;
     let access_token = deps.tokens.issue(&user.id, &session.id, now)?;
+    let (ended, stored) = join(
+        deps.limiter.login_succeeded(&lockout_key),
+        deps.store.insert_session(&session),
+    )
+    .await;
+    stored?;
+    ended?;
     Ok(LoggedIn {
         access_token,
         expires_in: deps.tokens.lifetime_seconds(),
         user,
     })
+}
+
+/// A whole login: `begin`, then `complete`.
+pub async fn login(
+    deps: &Deps<'_>,
+    email: &EmailAddress,
+    password: &str,
+    client: ClientInfo,
+) -> Result<LoggedIn, LoginError> {
+    let attempt = begin(deps, email).await?;
+    complete(deps, attempt, password, client).await
 }

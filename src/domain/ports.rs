@@ -106,8 +106,8 @@ pub trait RateLimiter {
     /// Takes a token of the account's login `limit` and reserves a password check for the
     /// account behind `key`, or says how long it must wait.
     async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError>;
-    /// Records the outcome; answers true when this failure started a lockout.
-    async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError>;
+    /// Ends the account's streak after a right password (a failure was counted by `begin_login`).
+    async fn login_succeeded(&self, key: &str) -> Result<(), LimiterError>;
     /// A round trip to the limiter, for `/health`.
     async fn ping(&self) -> Result<(), LimiterError>;
 }

@@ -1,12 +1,14 @@
 //! `GET {p}/auth/me` and `PUT {p}/auth/update-user`, and how callers are recognised.
 
+use futures_util::future::join;
+
 use super::body;
 use super::dto::{Fields, UpdateUserRequest, UserBody};
 use super::error::{ApiError, Problem};
 use super::limits;
 use super::login::ACCESS_COOKIE;
 use super::{Ctx, Request, Response};
-use crate::auth::authenticate::{authenticate, AuthenticateError, Caller};
+use crate::auth::authenticate::{self, AuthenticateError, Caller};
 use crate::auth::update_user::{self as flow, UpdateUserError, UserUpdate};
 use crate::domain::FullName;
 use crate::rate_limit::limits::Limit;
@@ -22,21 +24,27 @@ fn presented_token(request: &Request) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The authenticated caller, within the per-user API limit.
+/// The authenticated caller, within the per-user API limit. The limit is keyed by the
+/// signed token's user and taken while the session is looked up (one round trip of
+/// latency); an ended session still answers 401, whatever the limit says.
 pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError> {
-    let caller = authenticate(&ctx.deps, presented_token(request))
-        .await
-        .map_err(|e| match e {
-            AuthenticateError::Missing => {
-                ApiError::unauthorized("not_authenticated", "log in and send the access token")
-            }
-            AuthenticateError::Token(_) | AuthenticateError::SessionEnded => {
-                ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked")
-            }
-            AuthenticateError::Store(e) => e.into(),
-        })?;
-    ctx.user_id.replace(Some(caller.user.id.0.clone()));
-    limits::enforce(ctx, &[(Limit::UserApi, &caller.user.id.0)]).await?;
+    let unauthorized = |e| match e {
+        AuthenticateError::Missing => ApiError::unauthorized("not_authenticated", "log in and send the access token"),
+        AuthenticateError::Token(_) | AuthenticateError::SessionEnded => {
+            ApiError::unauthorized("invalid_token", "the access token is invalid, expired or revoked")
+        }
+        AuthenticateError::Store(e) => e.into(),
+    };
+    let claims = authenticate::claims(&ctx.deps, presented_token(request)).map_err(unauthorized)?;
+    let user_id = claims.user_id.0.clone();
+    let (limited, caller) = join(
+        limits::enforce(ctx, &[(Limit::UserApi, &user_id)]),
+        authenticate::session(&ctx.deps, claims),
+    )
+    .await;
+    let caller = caller.map_err(unauthorized)?;
+    ctx.user_id.replace(Some(user_id));
+    limited?;
     Ok(caller)
 }
 

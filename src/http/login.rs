@@ -1,5 +1,7 @@
 //! `POST {p}/auth/login` (JSON or OAuth2 form) and `POST {p}/auth/logout`.
 
+use futures_util::future::join;
+
 use super::account::caller;
 use super::body;
 use super::dto::{Fields, LoginForm, LoginRequest, LoginResponse, UserBody};
@@ -25,7 +27,6 @@ pub const ACCESS_COOKIE: &str = "access_token";
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
-    limits::enforce(ctx, &[(Limit::LoginIp, ip(ctx))]).await?;
     let (email, password) = credentials(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &email);
@@ -37,7 +38,15 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.clone(),
     };
-    let logged_in = flow::login(&ctx.deps, &email, &password, client)
+    // The per-IP limit, the account's lockout and the account lookup in one round trip.
+    // A login the IP limit refuses still counts as an attempt on the account's streak.
+    let (admitted, attempt) = join(
+        limits::enforce(ctx, &[(Limit::LoginIp, ip(ctx))]),
+        flow::begin(&ctx.deps, &email),
+    )
+    .await;
+    admitted?;
+    let logged_in = async { flow::complete(&ctx.deps, attempt?, &password, client).await }
         .await
         .map_err(|e| match e {
             LoginError::InvalidCredentials => {

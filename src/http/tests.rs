@@ -197,7 +197,7 @@ impl RateLimiter for Unreachable {
     async fn begin_login(&self, _: &str, _: LockoutPolicy, _: Policy) -> Result<Gate, LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
-    async fn finish_login(&self, _: &str, _: bool) -> Result<bool, LimiterError> {
+    async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
     async fn ping(&self) -> Result<(), LimiterError> {

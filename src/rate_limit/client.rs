@@ -49,8 +49,8 @@ impl RateLimiter for DurableLimiter {
         self.call(key, Command::BeginLogin { policy, limit }).await
     }
 
-    async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError> {
-        self.call(key, Command::FinishLogin { success }).await
+    async fn login_succeeded(&self, key: &str) -> Result<(), LimiterError> {
+        self.call::<bool>(key, Command::LoginSucceeded).await.map(drop)
     }
 
     async fn ping(&self) -> Result<(), LimiterError> {

@@ -46,8 +46,8 @@ impl RateLimiter for MemoryLimiter {
         self.call(key, Command::BeginLogin { policy, limit })
     }
 
-    async fn finish_login(&self, key: &str, success: bool) -> Result<bool, LimiterError> {
-        self.call(key, Command::FinishLogin { success })
+    async fn login_succeeded(&self, key: &str) -> Result<(), LimiterError> {
+        self.call::<bool>(key, Command::LoginSucceeded).map(drop)
     }
 
     async fn ping(&self) -> Result<(), LimiterError> {

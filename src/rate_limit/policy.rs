@@ -141,8 +141,10 @@ pub struct Lockout {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Gate {
-    /// The password may be checked.
-    Open,
+    /// The password may be checked. `notify_on_failure`: this attempt starts a lockout the
+    /// owner has not been told of, so a wrong password here is the one to tell them about
+    /// (decided now, so a failure needs no second round trip).
+    Open { notify_on_failure: bool },
     /// Locked: try again after this many seconds.
     Blocked { retry_after_seconds: u32 },
 }
@@ -161,24 +163,21 @@ impl Lockout {
         }
         self.attempts += 1;
         self.last_attempt_ms = now_ms;
+        let mut notify_on_failure = false;
         if self.attempts > policy.free_attempts {
             let wait = policy.backoff_seconds(self.attempts - policy.free_attempts);
             self.blocked_until_ms = now_ms + i64::from(wait) * 1000;
+            // Once per streak; a success of this very attempt resets the streak anyway.
+            notify_on_failure = !self.notified;
+            self.notified = true;
         }
-        Gate::Open
+        Gate::Open { notify_on_failure }
     }
 
-    /// Records the outcome of a check begun with `begin`. Answers true exactly once per
-    /// streak: when a failure leaves the account locked, so its owner can be told.
-    pub fn finish(&mut self, success: bool, now_ms: i64) -> bool {
-        if success {
-            *self = Self::default();
-            return false;
-        }
-        let locked = now_ms < self.blocked_until_ms;
-        let tell = locked && !self.notified;
-        self.notified |= locked;
-        tell
+    /// A check begun with `begin` found the right password: the streak ends. A failure
+    /// needs no call: `begin` counted it already.
+    pub fn succeed(&mut self) {
+        *self = Self::default();
     }
 }
 
@@ -195,9 +194,8 @@ pub enum Command {
         policy: LockoutPolicy,
         limit: Policy,
     },
-    FinishLogin {
-        success: bool,
-    },
+    /// Ends the account's lockout streak after a right password.
+    LoginSucceeded,
     /// Answers `true` and changes nothing: the health check.
     Ping,
 }
@@ -228,7 +226,10 @@ impl CounterState {
                 self.drop_at_ms = self.drop_at_ms.max(now_ms + policy.forget_after_ms());
                 serde_json::to_value(gate)
             }
-            Command::FinishLogin { success } => serde_json::to_value(self.lockout.finish(success, now_ms)),
+            Command::LoginSucceeded => {
+                self.lockout.succeed();
+                Ok(serde_json::Value::Bool(true))
+            }
             Command::Ping => Ok(serde_json::Value::Bool(true)),
         };
         self.drop_at_ms = self
@@ -244,6 +245,9 @@ mod tests {
     use super::*;
 
     const T0: i64 = 1_800_000_000_000;
+    const OPEN: Gate = Gate::Open {
+        notify_on_failure: false,
+    };
 
     #[test]
     fn policies_parse_from_limit_slash_seconds() {
@@ -313,23 +317,22 @@ mod tests {
         let policy = LockoutPolicy::default();
         let mut lockout = Lockout::default();
         for _ in 0..5 {
-            assert_eq!(lockout.begin(&policy, T0), Gate::Open);
-            assert!(!lockout.finish(false, T0));
+            assert_eq!(lockout.begin(&policy, T0), OPEN);
         }
         assert_eq!(
             lockout.begin(&policy, T0),
-            Gate::Open,
-            "the sixth attempt is checked and starts the lockout"
+            Gate::Open {
+                notify_on_failure: true
+            },
+            "the sixth attempt is checked, starts the lockout, and its failure tells the owner"
         );
-        assert!(lockout.finish(false, T0), "the owner is told when the lockout starts");
         assert_eq!(
             lockout.begin(&policy, T0 + 1_000),
             Gate::Blocked {
                 retry_after_seconds: 29
             }
         );
-        assert_eq!(lockout.begin(&policy, T0 + 30_000), Gate::Open);
-        assert!(!lockout.finish(false, T0 + 30_000), "told only once per streak");
+        assert_eq!(lockout.begin(&policy, T0 + 30_000), OPEN, "told only once per streak");
         assert_eq!(
             lockout.begin(&policy, T0 + 31_000),
             Gate::Blocked {
@@ -342,18 +345,37 @@ mod tests {
     fn concurrent_attempts_are_admitted_at_most_free_plus_one() {
         let policy = LockoutPolicy::default();
         let mut lockout = Lockout::default();
-        let admitted = (0..100).filter(|_| lockout.begin(&policy, T0) == Gate::Open).count();
-        assert_eq!(admitted, 6);
+        let gates: Vec<Gate> = (0..100).map(|_| lockout.begin(&policy, T0)).collect();
+        let admitted = gates.iter().filter(|g| matches!(g, Gate::Open { .. })).count();
+        let told = gates
+            .iter()
+            .filter(|g| {
+                matches!(
+                    g,
+                    Gate::Open {
+                        notify_on_failure: true
+                    }
+                )
+            })
+            .count();
+        assert_eq!((admitted, told), (6, 1));
     }
 
     #[test]
     fn a_success_resets_the_streak() {
         let policy = LockoutPolicy::default();
         let mut lockout = Lockout::default();
-        (0..5).for_each(|_| assert_eq!(lockout.begin(&policy, T0), Gate::Open));
-        lockout.finish(true, T0);
+        (0..6).for_each(|_| assert!(matches!(lockout.begin(&policy, T0), Gate::Open { .. })));
+        lockout.succeed();
         assert_eq!(lockout, Lockout::default());
-        (0..5).for_each(|_| assert_eq!(lockout.begin(&policy, T0), Gate::Open));
+        (0..5).for_each(|_| assert_eq!(lockout.begin(&policy, T0), OPEN));
+        assert_eq!(
+            lockout.begin(&policy, T0),
+            Gate::Open {
+                notify_on_failure: true
+            },
+            "a new streak tells its owner again"
+        );
     }
 
     #[test]
@@ -368,7 +390,10 @@ mod tests {
             policy: LockoutPolicy::default(),
             limit: Policy::new(1, 60),
         };
-        assert_eq!(login.apply(begin, T0), serde_json::json!("Open"));
+        assert_eq!(
+            login.apply(begin, T0),
+            serde_json::json!({ "Open": { "notify_on_failure": false } })
+        );
         assert_eq!(login.drop_at_ms, T0 + LockoutPolicy::default().forget_after_ms());
         assert_eq!(
             login.apply(begin, T0),
@@ -376,10 +401,8 @@ mod tests {
             "the account's login limit blocks before the lockout counts"
         );
         assert_eq!(login.lockout.attempts, 1);
-        assert_eq!(
-            login.apply(Command::FinishLogin { success: false }, T0),
-            serde_json::json!(false)
-        );
+        assert_eq!(login.apply(Command::LoginSucceeded, T0), serde_json::json!(true));
+        assert_eq!(login.lockout, Lockout::default());
     }
 
     #[test]
