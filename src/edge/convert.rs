@@ -28,7 +28,7 @@ pub async fn from_worker(mut req: worker::Request) -> Result<http::Request, http
     };
     Ok(http::Request {
         method,
-        path: req.path(),
+        path: http::Request::path_of(&req.inner().url()),
         headers,
         body,
     })
