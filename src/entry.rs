@@ -105,12 +105,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let handled = http::handle(request, &state, &services).await;
 
     let elapsed_ms = now_ms().saturating_sub(started);
-    metrics::record_request(
-        &method,
-        handled.route,
-        handled.response.status,
-        elapsed_ms as f64 / 1000.0,
-    );
+    metrics::record_request(&method, handled.route, handled.response.status, elapsed_ms);
     handled.events.iter().for_each(|event| metrics::record_event(event));
     ctx.wait_until(metrics::flush_soon());
     log_json(serde_json::json!({

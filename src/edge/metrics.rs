@@ -34,8 +34,8 @@ pub fn bind(env: &Env) {
     });
 }
 
-pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
-    PENDING.with(|p| p.borrow_mut().record_request(method, route, status, seconds));
+pub fn record_request(method: &str, route: &str, status: u16, ms: u64) {
+    PENDING.with(|p| p.borrow_mut().record_request(method, route, status, ms));
 }
 
 pub fn record_event(event: &str) {

@@ -50,7 +50,7 @@ struct NoMetrics;
 impl MetricsSource for NoMetrics {
     async fn snapshot(&self) -> Result<Aggregate, String> {
         let mut aggregate = Aggregate::default();
-        aggregate.record_request("GET", "/health", 200, 0.002);
+        aggregate.record_request("GET", "/health", 200, 2);
         Ok(aggregate)
     }
 }

@@ -7,8 +7,22 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-/// Upper bounds of the request-duration histogram, in seconds.
-pub const DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Upper bounds of the request-duration histogram: milliseconds, and the `le` label in
+/// seconds. Durations are whole milliseconds (the Worker's clock has no finer grain), so
+/// no float is ever formatted: that keeps core's float printing out of the Worker.
+pub const DURATION_BUCKETS: [(u64, &str); 11] = [
+    (5, "0.005"),
+    (10, "0.01"),
+    (25, "0.025"),
+    (50, "0.05"),
+    (100, "0.1"),
+    (250, "0.25"),
+    (500, "0.5"),
+    (1000, "1"),
+    (2500, "2.5"),
+    (5000, "5"),
+    (10000, "10"),
+];
 
 /// The auth events counted in `auth_events_total{event}`, with what each means (for the docs).
 pub const AUTH_EVENTS: &[(&str, &str)] = &[
@@ -31,21 +45,22 @@ pub const AUTH_EVENTS: &[(&str, &str)] = &[
 pub struct Histogram {
     /// Per bucket of `DURATION_BUCKETS` (not cumulative), then +Inf.
     pub buckets: Vec<u64>,
-    pub sum: f64,
+    #[serde(default)]
+    pub sum_ms: u64,
     pub count: u64,
 }
 
 impl Histogram {
-    pub fn observe(&mut self, seconds: f64) {
+    pub fn observe(&mut self, ms: u64) {
         if self.buckets.len() != DURATION_BUCKETS.len() + 1 {
             self.buckets = vec![0; DURATION_BUCKETS.len() + 1];
         }
         let slot = DURATION_BUCKETS
             .iter()
-            .position(|le| seconds <= *le)
+            .position(|(le, _)| ms <= *le)
             .unwrap_or(DURATION_BUCKETS.len());
         self.buckets[slot] += 1;
-        self.sum += seconds;
+        self.sum_ms += ms;
         self.count += 1;
     }
 
@@ -56,7 +71,7 @@ impl Histogram {
         for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
             *mine += theirs;
         }
-        self.sum += other.sum;
+        self.sum_ms += other.sum_ms;
         self.count += other.count;
     }
 }
@@ -79,9 +94,9 @@ impl Batch {
         self.requests.is_empty() && self.events.is_empty()
     }
 
-    pub fn record_request(&mut self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn record_request(&mut self, method: &str, route: &str, status: u16, ms: u64) {
         *self.requests.entry(format!("{method} {route} {status}")).or_default() += 1;
-        self.durations.entry(route.to_owned()).or_default().observe(seconds);
+        self.durations.entry(route.to_owned()).or_default().observe(ms);
     }
 
     pub fn record_event(&mut self, event: &str) {
@@ -125,7 +140,7 @@ impl Batch {
         for (route, h) in &self.durations {
             let route = escape(route);
             let mut cumulative = 0;
-            for (i, le) in DURATION_BUCKETS.iter().enumerate() {
+            for (i, (_, le)) in DURATION_BUCKETS.iter().enumerate() {
                 cumulative += h.buckets.get(i).copied().unwrap_or(0);
                 let _ = writeln!(
                     out,
@@ -137,7 +152,12 @@ impl Batch {
                 "http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
                 h.count
             );
-            let _ = writeln!(out, "http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
+            let _ = writeln!(
+                out,
+                "http_request_duration_seconds_sum{{route=\"{route}\"}} {}.{:03}",
+                h.sum_ms / 1000,
+                h.sum_ms % 1000
+            );
             let _ = writeln!(
                 out,
                 "http_request_duration_seconds_count{{route=\"{route}\"}} {}",
@@ -167,11 +187,11 @@ mod tests {
     #[test]
     fn batches_merge_and_render_prometheus_text() {
         let mut a = Batch::default();
-        a.record_request("GET", "/health", 200, 0.003);
+        a.record_request("GET", "/health", 200, 3);
         a.record_event("login_failed");
         let mut b = Batch::default();
-        b.record_request("GET", "/health", 200, 0.2);
-        b.record_request("POST", "{p}/auth/login", 401, 0.06);
+        b.record_request("GET", "/health", 200, 200);
+        b.record_request("POST", "{p}/auth/login", 401, 1060);
         b.record_event("login_failed");
         let mut total = Aggregate::default();
         total.merge(&a);
@@ -184,6 +204,10 @@ mod tests {
             "http_request_duration_seconds_bucket{route=\"/health\",le=\"0.25\"} 2",
             "http_request_duration_seconds_bucket{route=\"/health\",le=\"+Inf\"} 2",
             "http_request_duration_seconds_count{route=\"/health\"} 2",
+            "http_request_duration_seconds_sum{route=\"/health\"} 0.203",
+            "http_request_duration_seconds_bucket{route=\"{p}/auth/login\",le=\"1\"} 0",
+            "http_request_duration_seconds_bucket{route=\"{p}/auth/login\",le=\"2.5\"} 1",
+            "http_request_duration_seconds_sum{route=\"{p}/auth/login\"} 1.060",
             "auth_events_total{event=\"login_failed\"} 2",
             "auth_events_total{event=\"registration\"} 0",
             "build_info{version=\"1.2.3\"} 1",
@@ -195,7 +219,7 @@ mod tests {
     #[test]
     fn batches_round_trip_as_json() {
         let mut batch = Batch::default();
-        batch.record_request("GET", "/", 200, 0.001);
+        batch.record_request("GET", "/", 200, 1);
         let json = serde_json::to_string(&batch).unwrap();
         assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
     }
