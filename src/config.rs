@@ -158,12 +158,18 @@ impl Config {
             database_backend: match get("DATABASE_BACKEND").map(|b| b.to_ascii_lowercase()).as_deref() {
                 None => None,
                 Some("d1") => Some(DatabaseBackend::D1),
-                Some("postgres") => Some(DatabaseBackend::Postgres),
+                Some("postgres") if cfg!(feature = "postgres") => Some(DatabaseBackend::Postgres),
+                Some("postgres") => return Err(invalid("DATABASE_BACKEND", NO_POSTGRES.to_owned())),
                 Some(other) => return Err(invalid("DATABASE_BACKEND", format!("{other:?} is not d1 or postgres"))),
             },
         })
     }
 }
+
+/// Why `postgres` is refused by a Worker built without the `postgres` feature.
+pub const NO_POSTGRES: &str =
+    "this Worker was built without Postgres support; build it with `bash scripts/build.sh postgres` \
+     (wrangler.postgres.toml does)";
 
 fn invalid(name: &'static str, reason: String) -> ConfigError {
     ConfigError::Invalid { name, reason }
@@ -263,6 +269,28 @@ mod tests {
             let err = from(&[KEY, (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_database_backend_is_one_this_build_has() {
+        assert_eq!(
+            from(&[KEY]).unwrap().database_backend,
+            None,
+            "unset: decided by the bindings"
+        );
+        let d1 = from(&[KEY, ("DATABASE_BACKEND", "D1")]).unwrap();
+        assert_eq!(d1.database_backend, Some(DatabaseBackend::D1));
+        let postgres = from(&[KEY, ("DATABASE_BACKEND", "postgres")]);
+        if cfg!(feature = "postgres") {
+            assert_eq!(postgres.unwrap().database_backend, Some(DatabaseBackend::Postgres));
+        } else {
+            let err = postgres.unwrap_err().to_string();
+            assert!(
+                err.contains("DATABASE_BACKEND") && err.contains("scripts/build.sh postgres"),
+                "{err}"
+            );
+        }
+        assert!(from(&[KEY, ("DATABASE_BACKEND", "mysql")]).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::edge::{log_json, now_ms, WorkerClock};
 use crate::http::{self, error::ApiError, AppState, Services};
 use crate::rate_limit::client::DurableLimiter;
 use crate::storage::d1::D1Store;
+#[cfg(feature = "postgres")]
 use crate::storage::postgres::PgStore;
 
 thread_local! {
@@ -41,13 +42,32 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
 }
 
 /// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
-fn backend(config: &Config, env: &Env) -> DatabaseBackend {
-    config
+fn store(config: &Config, env: &Env) -> Result<Box<dyn Store>, ConfigError> {
+    let backend = config
         .database_backend
         .unwrap_or_else(|| match env.hyperdrive("HYPERDRIVE") {
             Ok(_) => DatabaseBackend::Postgres,
             Err(_) => DatabaseBackend::D1,
-        })
+        });
+    match backend {
+        DatabaseBackend::D1 => Ok(Box::new(D1Store::new(env.d1("DB")))),
+        #[cfg(feature = "postgres")]
+        DatabaseBackend::Postgres => Ok(Box::new(PgStore::new(env.hyperdrive("HYPERDRIVE")))),
+        // A HYPERDRIVE binding means the data is in Postgres: never fall back to D1 silently.
+        #[cfg(not(feature = "postgres"))]
+        DatabaseBackend::Postgres => Err(ConfigError::Invalid {
+            name: "HYPERDRIVE",
+            reason: crate::config::NO_POSTGRES.to_owned(),
+        }),
+    }
+}
+
+/// The answer while the configuration is unusable; the log line names the variable.
+fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+    log_json(
+        serde_json::json!({ "level": "error", "message": "configuration is invalid", "error": error.to_string() }),
+    );
+    to_worker(ApiError::internal_cause(error).into_response())
 }
 
 #[event(fetch)]
@@ -55,13 +75,8 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,
-        Err(error) => {
-            // Refuse to run with a weak or missing key; the log line names the variable.
-            log_json(
-                serde_json::json!({ "level": "error", "message": "configuration is invalid", "error": error.to_string() }),
-            );
-            return to_worker(ApiError::internal_cause(&error).into_response());
-        }
+        // Refuse to run with a weak or missing key.
+        Err(error) => return misconfigured(&error),
     };
     metrics::bind(&env);
     let mut request = match from_worker(req).await {
@@ -80,9 +95,9 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         ctx.wait_until(async move { report::send(&config, envelope).await });
     }
 
-    let store: Box<dyn Store> = match backend(&state.config, &env) {
-        DatabaseBackend::D1 => Box::new(D1Store::new(env.d1("DB"))),
-        DatabaseBackend::Postgres => Box::new(PgStore::new(env.hyperdrive("HYPERDRIVE"))),
+    let store = match store(&state.config, &env) {
+        Ok(store) => store,
+        Err(error) => return misconfigured(&error),
     };
     let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let outbox = WaitUntilOutbox {

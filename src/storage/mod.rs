@@ -3,5 +3,5 @@
 #[cfg(target_arch = "wasm32")]
 pub mod d1;
 pub mod memory;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "postgres"))]
 pub mod postgres;
