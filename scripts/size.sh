@@ -31,8 +31,9 @@ import collections, csv, re, sys
 sizes, total = collections.Counter(), 0
 for row in csv.DictReader(sys.stdin):
     name, size = row["Name"], int(row["ShallowSize"])
-    # Names and custom sections are not deployed (wasm-bindgen and wasm-opt drop them).
-    if "custom section" in name or "function names" in name or name.startswith("\""):
+    # Names, custom sections and the type descriptors wasm-bindgen reads (functions and
+    # their exports) are not deployed: wasm-bindgen and wasm-opt drop them.
+    if "custom section" in name or "function names" in name or name.startswith("\"") or "__wbindgen_describe" in name:
         continue
     total += size
     name = re.sub(r"\[[0-9a-f]{16}\]", "", name)
