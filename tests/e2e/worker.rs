@@ -94,7 +94,10 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
     let root = root();
     let sendgrid = FakeSendGrid::start();
     let sentry = FakeSentry::start();
-    let state_dir = std::env::temp_dir().join(format!("edge-auth-e2e-{}-{}", backend(), std::process::id()));
+    // One directory per instance: the benchmark runs two at once.
+    static INSTANCES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state_dir = std::env::temp_dir().join(format!("edge-auth-e2e-{}-{}-{instance}", backend(), std::process::id()));
     let _ = std::fs::remove_dir_all(&state_dir);
     std::fs::create_dir_all(&state_dir).unwrap();
     let persist = state_dir.join("state");
@@ -102,7 +105,7 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
     let (database, generated_config) = if backend() == "postgres" {
         let bin = postgres::find_bin_dir().expect("Postgres is not installed (Debian: apt-get install postgresql)");
         let cluster = Cluster::start(bin, &state_dir.join("postgres"), free_port(), &root);
-        let config = root.join(format!("wrangler.e2e-{}.generated.toml", std::process::id()));
+        let config = root.join(format!("wrangler.e2e-{}-{instance}.generated.toml", std::process::id()));
         let status = Command::new("bash")
             .arg(root.join("scripts/wrangler-postgres.sh"))
             .arg(&config)
