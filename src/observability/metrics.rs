@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Upper bounds of the request-duration histogram: milliseconds, and the `le` label in
 /// seconds. Durations are whole milliseconds (the Worker's clock has no finer grain), so
-/// no float is ever formatted: that keeps core's float printing out of the Worker.
+/// recording one is integer arithmetic and rendering formats no float.
 pub const DURATION_BUCKETS: [(u64, &str); 11] = [
     (5, "0.005"),
     (10, "0.01"),
@@ -42,12 +42,37 @@ pub const AUTH_EVENTS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredHistogram")]
 pub struct Histogram {
     /// Per bucket of `DURATION_BUCKETS` (not cumulative), then +Inf.
     pub buckets: Vec<u64>,
-    #[serde(default)]
     pub sum_ms: u64,
     pub count: u64,
+}
+
+/// A histogram as stored or sent, in either form: aggregates and batches written before
+/// durations were whole milliseconds carry `sum` in seconds, which is kept, not dropped.
+#[derive(Deserialize)]
+struct StoredHistogram {
+    buckets: Vec<u64>,
+    #[serde(default)]
+    sum_ms: u64,
+    #[serde(default)]
+    sum: Option<f64>,
+    count: u64,
+}
+
+impl From<StoredHistogram> for Histogram {
+    fn from(stored: StoredHistogram) -> Self {
+        let legacy_ms = stored
+            .sum
+            .map_or(0, |seconds| (seconds * 1000.0).round().max(0.0) as u64);
+        Histogram {
+            buckets: stored.buckets,
+            sum_ms: stored.sum_ms + legacy_ms,
+            count: stored.count,
+        }
+    }
 }
 
 impl Histogram {
@@ -214,6 +239,14 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
+    }
+
+    #[test]
+    fn a_histogram_stored_with_a_sum_in_seconds_keeps_it() {
+        let old = r#"{"buckets":[1,0,0,0,0,0,0,0,0,0,0,1],"sum":12.5,"count":2}"#;
+        let histogram: Histogram = serde_json::from_str(old).unwrap();
+        assert_eq!(histogram.sum_ms, 12_500);
+        assert_eq!(histogram.count, 2);
     }
 
     #[test]
