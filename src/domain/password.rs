@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MIN_PASSWORD_BYTES: usize = 8;
 
-const COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+/// `data/common-passwords.txt`, front-coded by `build.rs`: per entry, `b'0'` plus the number
+/// of leading bytes shared with the entry before, the remaining bytes, a newline.
+const COMMON_PASSWORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/common-passwords.front"));
 
 /// A new password that passed the length and common-password rules. Never printed.
 #[derive(Clone)]
@@ -42,15 +44,34 @@ impl Password {
     }
 }
 
-fn common_passwords() -> &'static [&'static str] {
-    static LIST: OnceLock<Vec<&'static str>> = OnceLock::new();
-    // The file is sorted bytewise, so a binary search needs no further preparation.
-    LIST.get_or_init(|| COMMON_PASSWORDS.lines().collect())
+fn common_passwords() -> &'static [Box<str>] {
+    static LIST: OnceLock<Vec<Box<str>>> = OnceLock::new();
+    // Sorted bytewise, as the file is, so a binary search needs no further preparation.
+    LIST.get_or_init(|| decode_front_coded(COMMON_PASSWORDS))
+}
+
+fn decode_front_coded(coded: &[u8]) -> Vec<Box<str>> {
+    let mut entries: Vec<Box<str>> = Vec::new();
+    for line in coded.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let shared = usize::from(line[0] - b'0');
+        let previous = entries.last().map_or(&b""[..], |e| e.as_bytes());
+        let mut entry = Vec::with_capacity(shared + line.len() - 1);
+        entry.extend_from_slice(&previous[..shared]);
+        entry.extend_from_slice(&line[1..]);
+        entries.push(
+            String::from_utf8(entry)
+                .expect("build.rs codes whole UTF-8 entries")
+                .into_boxed_str(),
+        );
+    }
+    entries
 }
 
 fn is_common(raw: &str) -> bool {
     let lowered = raw.to_lowercase();
-    common_passwords().binary_search(&lowered.as_str()).is_ok()
+    common_passwords()
+        .binary_search_by(|entry| entry.as_ref().cmp(lowered.as_str()))
+        .is_ok()
 }
 
 impl fmt::Debug for Password {
@@ -73,6 +94,18 @@ mod tests {
             "entries the length rules refuse anyway only cost bytes"
         );
         assert!(list.windows(2).all(|w| w[0] < w[1]), "list is not sorted");
+    }
+
+    #[test]
+    fn the_front_coded_list_decodes_to_the_data_file() {
+        let source = include_str!("../../data/common-passwords.txt");
+        let decoded: Vec<&str> = common_passwords().iter().map(|e| e.as_ref()).collect();
+        assert_eq!(decoded, source.lines().collect::<Vec<_>>());
+        let non_ascii = source
+            .lines()
+            .find(|l| !l.is_ascii())
+            .expect("the list has non-ASCII entries");
+        assert!(is_common(non_ascii), "{non_ascii}");
     }
 
     #[test]
