@@ -3,28 +3,17 @@
 //! bench-results/latest.json. See BENCHMARKS.md for the method.
 
 // The benchmark reuses the end-to-end harness; it needs only part of it.
-#[path = "../tests/e2e/fake_sendgrid.rs"]
+#[path = "../tests/e2e/harness/mod.rs"]
 #[allow(dead_code)]
-mod fake_sendgrid;
-#[path = "../tests/e2e/fake_sentry.rs"]
-#[allow(dead_code)]
-mod fake_sentry;
-#[path = "../tests/e2e/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "../tests/e2e/postgres.rs"]
-#[allow(dead_code)]
-mod postgres;
-#[path = "../tests/e2e/worker.rs"]
-#[allow(dead_code)]
-mod worker;
+mod harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use helpers::{unique_email, TestApp, PASSWORD};
+use harness::worker;
+use harness::{unique_email, TestApp, PASSWORD};
 
 /// The bcrypt cost of the benchmark instance (production default: 12).
 const BENCH_COST: u32 = 10;
@@ -183,7 +172,7 @@ fn time_login((app, email): (&TestApp, &str)) -> f64 {
 /// between them (for a login, the password hash).
 fn worker_clock_totals(app: &TestApp) -> std::collections::HashMap<String, (f64, f64)> {
     std::thread::sleep(Duration::from_millis(1500)); // the isolate flushes metrics every 500 ms
-    let auth = format!("Bearer {}", helpers::METRICS_TOKEN);
+    let auth = format!("Bearer {}", harness::METRICS_TOKEN);
     let answer = app.request("GET", "/metrics", &[("Authorization", auth.as_str())], None);
     assert_eq!(answer.status, 200, "{}", answer.body);
     let mut totals = std::collections::HashMap::new();
@@ -284,7 +273,7 @@ fn main() {
         .as_str()
         .unwrap()
         .to_owned();
-    let me = format!("{}/auth/me", helpers::PREFIX);
+    let me = format!("{}/auth/me", harness::PREFIX);
     let (next_guard, next_app) = worker::start_worker_with(&overrides(BENCH_COST + 1));
     let next_email = next_app.verified_user("bench-cost");
     for _ in 0..5 {
@@ -334,7 +323,7 @@ fn main() {
         .collect();
     std::fs::write(&pairs_file, pairs.join("\n") + "\n").unwrap();
 
-    let auth = |route: &str| format!("{}/auth/{route}", helpers::PREFIX);
+    let auth = |route: &str| format!("{}/auth/{route}", harness::PREFIX);
     let scenarios = [
         Scenario {
             name: "GET / (no storage)",

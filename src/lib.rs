@@ -1,23 +1,20 @@
 //! edge-auth: an authentication service for Cloudflare Workers.
 //!
-//! `domain`, `auth`, `http`, `storage::memory` and `email::templates` are plain Rust and
-//! are unit-tested natively; only `entry` and the adapters gated below know they run in a
-//! Worker.
+//! The arrows run one way: `platform` (the only code that knows it runs in a Worker) ->
+//! `app` (the features it mounts) -> `http` (the pipeline) -> `features` (one folder per
+//! capability) -> `kernel` (plain shared types). `rate_limit`, `observability` and
+//! `delivery` are plain Rust beside them. Everything but `platform` compiles and is tested
+//! natively.
 
-pub mod auth;
-pub mod config;
-pub mod domain;
-pub mod email;
+pub mod app;
+pub mod delivery;
+pub mod features;
 pub mod http;
+pub mod kernel;
 pub mod observability;
 pub mod rate_limit;
-pub mod storage;
 
 #[cfg(target_arch = "wasm32")]
-mod edge;
+mod platform;
 #[cfg(target_arch = "wasm32")]
-mod entry;
-#[cfg(target_arch = "wasm32")]
-pub use observability::aggregator::MetricsAggregator;
-#[cfg(target_arch = "wasm32")]
-pub use rate_limit::durable_object::RateLimitCounter;
+pub use platform::{MetricsAggregator, RateLimitCounter};

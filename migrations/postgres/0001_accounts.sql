@@ -1,4 +1,4 @@
--- Users, sessions and one-time tokens (the Postgres twin of migrations/0001_accounts.sql).
+-- Users, sessions and one-time tokens (the Postgres twin of migrations/d1/0001_accounts.sql).
 
 CREATE TABLE users (
     id             uuid PRIMARY KEY,

@@ -1,8 +1,7 @@
 //! CORS: credentials allowed for `FRONTEND_URL` and `CORS_ORIGINS` only.
 
-use super::router::Route;
-use super::{Request, Response};
-use crate::config::Config;
+use crate::kernel::config::Config;
+use crate::kernel::web::{Request, Response};
 
 const ALLOWED_HEADERS: &str = "Authorization, Content-Type, X-Request-Id";
 const EXPOSED_HEADERS: &str = "X-Request-Id, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining";
@@ -14,15 +13,13 @@ fn allowed_origin<'r>(config: &Config, request: &'r Request) -> Option<&'r str> 
         .filter(|origin| config.cors_origins.iter().any(|allowed| allowed == origin))
 }
 
-/// Answers an `OPTIONS` preflight; other origins get no allow headers, so the browser refuses.
-pub fn preflight(config: &Config, request: &Request, route: Route) -> Response {
+/// Answers an `OPTIONS` preflight for a path with the methods `allow`; other origins get
+/// no allow headers, so the browser refuses.
+pub fn preflight(config: &Config, request: &Request, allow: String) -> Response {
     let mut response = Response::empty(204);
     if allowed_origin(config, request).is_some() {
         response.headers.extend([
-            (
-                "Access-Control-Allow-Methods".to_owned(),
-                format!("{}, OPTIONS", route.method()),
-            ),
+            ("Access-Control-Allow-Methods".to_owned(), allow),
             ("Access-Control-Allow-Headers".to_owned(), ALLOWED_HEADERS.to_owned()),
             (
                 "Access-Control-Max-Age".to_owned(),

@@ -1,140 +1,157 @@
-//! Routes as data: one table gives matching, 405 `Allow` headers and CORS preflights.
+//! Routes from the registrations: matching, 405 `Allow` headers and CORS preflights.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    Root,
-    Health,
-    Metrics,
-    OpenApi,
-    Register,
-    VerifyEmail,
-    ResendVerification,
-    Login,
-    Logout,
-    Me,
-    UpdateUser,
-    ForgetPassword,
-    ResetPassword,
-}
+use crate::kernel::feature::{Feature, Route};
 
-/// `{p}` stands for `API_PREFIX`.
-pub(crate) const ROUTES: &[(Route, &str, &str)] = &[
-    (Route::Root, "GET", "/"),
-    (Route::Health, "GET", "/health"),
-    (Route::Metrics, "GET", "/metrics"),
-    (Route::OpenApi, "GET", "/openapi.json"),
-    (Route::Register, "POST", "{p}/auth/register"),
-    (Route::VerifyEmail, "POST", "{p}/auth/verify-email"),
-    (Route::ResendVerification, "POST", "{p}/auth/resend-verification"),
-    (Route::Login, "POST", "{p}/auth/login"),
-    (Route::Logout, "POST", "{p}/auth/logout"),
-    (Route::Me, "GET", "{p}/auth/me"),
-    (Route::UpdateUser, "PUT", "{p}/auth/update-user"),
-    (Route::ForgetPassword, "POST", "{p}/auth/password/forget"),
-    (Route::ResetPassword, "POST", "{p}/auth/password/reset"),
-];
-
-impl Route {
-    fn entry(self) -> &'static (Route, &'static str, &'static str) {
-        ROUTES
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .expect("every route is in the table")
-    }
-
-    /// The path template, with `{p}` for the prefix: what logs and metrics name.
-    pub fn template(self) -> &'static str {
-        self.entry().2
-    }
-
-    pub fn method(self) -> &'static str {
-        self.entry().1
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum RouteMatch {
-    Found(Route),
+#[derive(Debug, Clone, Copy)]
+pub enum RouteMatch<'f> {
+    Found(&'f Route),
     /// `OPTIONS` on a known path.
-    Preflight(Route),
-    /// The path exists (as this route), the method does not; `allow` is the `Allow` header.
+    Preflight(&'f Route),
+    /// The path exists (as `route`), the method does not.
     MethodNotAllowed {
-        route: Route,
-        allow: String,
+        route: &'f Route,
     },
     NotFound,
 }
 
-impl RouteMatch {
+impl<'f> RouteMatch<'f> {
     /// The route the path belongs to, whatever the method.
-    pub fn route(&self) -> Option<Route> {
+    pub fn route(&self) -> Option<&'f Route> {
         match self {
-            Self::Found(route) | Self::Preflight(route) | Self::MethodNotAllowed { route, .. } => Some(*route),
+            Self::Found(route) | Self::Preflight(route) | Self::MethodNotAllowed { route } => Some(route),
             Self::NotFound => None,
         }
     }
 }
 
-pub fn match_route(prefix: &str, method: &str, path: &str) -> RouteMatch {
-    let on_path: Vec<Route> = ROUTES
-        .iter()
-        .filter(|(_, _, template)| match template.strip_prefix("{p}") {
-            Some(rest) => path.strip_prefix(prefix) == Some(rest),
-            None => path == *template,
-        })
-        .map(|(route, _, _)| *route)
-        .collect();
-    let Some(first) = on_path.first().copied() else {
-        return RouteMatch::NotFound;
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Whether `path` is an instance of `template`: `{p}` is the prefix, and a `{name}`
+/// segment stands for any one non-empty segment.
+pub fn matches(template: &str, prefix: &str, path: &str) -> bool {
+    let (template, path) = match template.strip_prefix("{p}") {
+        Some(rest) => match path.strip_prefix(prefix) {
+            Some(path) => (rest, path),
+            None => return false,
+        },
+        None => (template, path),
     };
-    if let Some(route) = on_path.iter().find(|r| r.method() == method) {
-        return RouteMatch::Found(*route);
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
     }
-    if method == "OPTIONS" {
-        return RouteMatch::Preflight(first);
+}
+
+/// Every route on `path`, in registration order.
+fn on_path<'f>(features: &'f [&'f Feature], prefix: &str, path: &str) -> impl Iterator<Item = &'f Route> + 'f {
+    let (prefix, path) = (prefix.to_owned(), path.to_owned());
+    features
+        .iter()
+        .flat_map(|f| f.routes.iter())
+        .filter(move |route| matches(route.path, &prefix, &path))
+}
+
+/// The `Allow` header of the path `route` is on: its methods, then `OPTIONS`.
+pub fn allow(features: &[&Feature], prefix: &str, path: &str) -> String {
+    let mut methods: Vec<&str> = on_path(features, prefix, path).map(|r| r.method).collect();
+    methods.push("OPTIONS");
+    methods.join(", ")
+}
+
+pub fn match_route<'f>(features: &'f [&'f Feature], prefix: &str, method: &str, path: &str) -> RouteMatch<'f> {
+    let mut first = None;
+    for route in on_path(features, prefix, path) {
+        if route.method == method {
+            return RouteMatch::Found(route);
+        }
+        first.get_or_insert(route);
     }
-    let mut allow: Vec<&str> = on_path.iter().map(|r| r.method()).collect();
-    allow.push("OPTIONS");
-    RouteMatch::MethodNotAllowed {
-        route: first,
-        allow: allow.join(", "),
+    match first {
+        None => RouteMatch::NotFound,
+        Some(route) if method == "OPTIONS" => RouteMatch::Preflight(route),
+        Some(route) => RouteMatch::MethodNotAllowed { route },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler;
+    use crate::kernel::feature::Ctx;
+    use crate::kernel::problem::ApiError;
+    use crate::kernel::web::{Request, Response};
+
+    async fn ok(_: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+        Ok(Response::empty(204))
+    }
+
+    const ROUTES: Feature = Feature {
+        name: "test",
+        routes: &[
+            Route::new("GET", "/", handler!(ok), 200),
+            Route::new("GET", "/health", handler!(ok), 200),
+            Route::new("POST", "{p}/auth/login", handler!(ok), 200),
+            Route::new("GET", "{p}/auth/sessions", handler!(ok), 200),
+            Route::new("DELETE", "{p}/auth/sessions/{id}", handler!(ok), 204),
+        ],
+        limits: &[],
+        mails: &[],
+        settings: None,
+        openapi: utoipa::openapi::OpenApi::default,
+    };
+
+    fn found(method: &str, path: &str) -> Option<String> {
+        match match_route(&[&ROUTES], "/api", method, path) {
+            RouteMatch::Found(route) => Some(format!("{route:?}")),
+            _ => None,
+        }
+    }
 
     #[test]
-    fn paths_and_methods_match_the_table() {
-        let cases: &[(&str, &str, RouteMatch)] = &[
-            ("GET", "/", RouteMatch::Found(Route::Root)),
-            ("POST", "/api/auth/login", RouteMatch::Found(Route::Login)),
-            ("PUT", "/api/auth/update-user", RouteMatch::Found(Route::UpdateUser)),
-            (
-                "GET",
-                "/api/auth/login",
-                RouteMatch::MethodNotAllowed {
-                    route: Route::Login,
-                    allow: "POST, OPTIONS".into(),
-                },
-            ),
-            (
-                "DELETE",
-                "/health",
-                RouteMatch::MethodNotAllowed {
-                    route: Route::Health,
-                    allow: "GET, OPTIONS".into(),
-                },
-            ),
-            ("OPTIONS", "/api/auth/me", RouteMatch::Preflight(Route::Me)),
-            ("POST", "/auth/login", RouteMatch::NotFound),
-            ("POST", "/api/auth/login/", RouteMatch::NotFound),
-            ("GET", "/api/auth/me/extra", RouteMatch::NotFound),
-            ("GET", "/nowhere", RouteMatch::NotFound),
-        ];
-        for (method, path, expected) in cases {
-            assert_eq!(&match_route("/api", method, path), expected, "{method} {path}");
+    fn paths_and_methods_match_the_registrations() {
+        assert_eq!(found("GET", "/").as_deref(), Some("GET /"));
+        assert_eq!(found("POST", "/api/auth/login").as_deref(), Some("POST {p}/auth/login"));
+        assert_eq!(
+            found("DELETE", "/api/auth/sessions/abc").as_deref(),
+            Some("DELETE {p}/auth/sessions/{id}")
+        );
+        for (method, path) in [
+            ("POST", "/auth/login"),
+            ("POST", "/api/auth/login/"),
+            ("GET", "/api/auth/sessions/abc/extra"),
+            ("DELETE", "/api/auth/sessions/"),
+            ("GET", "/nowhere"),
+            ("GET", "/apiauth/sessions"),
+        ] {
+            assert!(
+                matches!(match_route(&[&ROUTES], "/api", method, path), RouteMatch::NotFound),
+                "{method} {path}"
+            );
         }
+    }
+
+    #[test]
+    fn other_methods_are_405_or_a_preflight() {
+        let features = [&ROUTES];
+        assert!(matches!(
+            match_route(&features, "/api", "GET", "/api/auth/login"),
+            RouteMatch::MethodNotAllowed { .. }
+        ));
+        assert_eq!(allow(&features, "/api", "/api/auth/login"), "POST, OPTIONS");
+        assert_eq!(allow(&features, "/api", "/health"), "GET, OPTIONS");
+        assert!(matches!(
+            match_route(&features, "/api", "OPTIONS", "/api/auth/sessions"),
+            RouteMatch::Preflight(_)
+        ));
     }
 }

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::events::AuthEvent;
+
 /// Upper bounds of the request-duration histogram: milliseconds, and the `le` label in
 /// seconds. Durations are whole milliseconds (the Worker's clock has no finer grain), so
 /// recording one is integer arithmetic and rendering formats no float.
@@ -22,23 +24,6 @@ pub const DURATION_BUCKETS: [(u64, &str); 11] = [
     (2500, "2.5"),
     (5000, "5"),
     (10000, "10"),
-];
-
-/// The auth events counted in `auth_events_total{event}`, with what each means (for the docs).
-pub const AUTH_EVENTS: &[(&str, &str)] = &[
-    ("registration", "a registration was accepted (201)"),
-    ("verification", "an email address was verified (200)"),
-    ("login_succeeded", "a login issued a token"),
-    ("login_failed", "a login was refused for invalid credentials"),
-    ("lockout", "a failed login started an account lockout"),
-    ("password_reset", "a password was reset with a mailed token"),
-    ("email_sent", "SendGrid accepted a mail"),
-    ("email_failed", "a mail could not be delivered after retries"),
-    ("rate_limited", "a request was answered 429"),
-    (
-        "dependency_unavailable",
-        "a request was answered 503 for a failed dependency",
-    ),
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,6 +88,7 @@ impl Histogram {
 
 /// Deltas from one or more requests of one isolate; also the aggregate's shape.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Batch {
     /// `method route status` -> count.
     pub requests: BTreeMap<String, u64>,
@@ -191,7 +177,7 @@ impl Batch {
         }
         out.push_str("# HELP auth_events_total Authentication events, by kind.\n");
         out.push_str("# TYPE auth_events_total counter\n");
-        for (event, _) in AUTH_EVENTS {
+        for (event, _) in AuthEvent::NAMES {
             let n = self.events.get(*event).copied().unwrap_or(0);
             let _ = writeln!(out, "auth_events_total{{event=\"{event}\"}} {n}");
         }

@@ -1,6 +1,5 @@
-//! Metrics, error reports and logs, as plain data; `edge` sends them.
+//! Metrics and error reports as plain data: Prometheus counters merged across isolates,
+//! and Sentry envelopes with secrets scrubbed. `platform` sends them.
 
-#[cfg(target_arch = "wasm32")]
-pub mod aggregator;
 pub mod metrics;
 pub mod sentry;

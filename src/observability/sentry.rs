@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::domain::email::redact_email;
-use crate::domain::secrets::random_uuid;
+use crate::kernel::email::redact_email;
+use crate::kernel::secrets::random_uuid;
 
 /// `{scheme}://{public_key}@{host}/{project_id}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

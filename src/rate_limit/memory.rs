@@ -9,23 +9,24 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
 use super::policy::{Command, CounterState, Decision, Gate, LockoutPolicy, Policy};
-use crate::domain::{Clock, LimiterError, RateLimiter};
+use super::{LimiterError, RateLimiter};
 
 pub struct MemoryLimiter {
-    clock: Rc<dyn Clock>,
+    now_ms: Rc<dyn Fn() -> i64>,
     counters: RefCell<HashMap<String, CounterState>>,
 }
 
 impl MemoryLimiter {
-    pub fn new(clock: Rc<dyn Clock>) -> Self {
+    /// `now_ms` reads the test's clock, in Unix milliseconds.
+    pub fn new(now_ms: Rc<dyn Fn() -> i64>) -> Self {
         Self {
-            clock,
+            now_ms,
             counters: RefCell::default(),
         }
     }
 
     fn call<T: DeserializeOwned>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
-        let now_ms = self.clock.now() * 1000;
+        let now_ms = (self.now_ms)();
         let reply = self
             .counters
             .borrow_mut()

@@ -1,11 +1,32 @@
-//! Exact rate limits and the login lockout. The arithmetic is plain Rust (`policy`,
-//! `limits`, `memory`); the Worker keeps the state in Durable Objects (`durable_object`,
-//! reached through `client`).
+//! Exact rate limits and the login lockout, as plain Rust: the arithmetic (`policy`), the
+//! port the flows call (`RateLimiter`) and an in-process limiter running the same
+//! arithmetic for native tests (`memory`). The Worker keeps each counter in a Durable
+//! Object (`platform::counter`, reached through `platform::limiter`). Which limits exist is
+//! each capability's business: it registers them (`kernel::feature::LimitSpec`).
 
-#[cfg(target_arch = "wasm32")]
-pub mod client;
-#[cfg(target_arch = "wasm32")]
-pub mod durable_object;
-pub mod limits;
-pub mod memory;
+mod memory;
 pub mod policy;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryLimiter;
+pub use policy::{Decision, Gate, LockoutPolicy, Policy};
+
+/// The rate limiter could not answer; limited routes then fail closed.
+#[derive(Debug, thiserror::Error)]
+#[error("rate limiter unavailable: {0}")]
+pub struct LimiterError(pub String);
+
+/// Exact counters, shared by every isolate (Durable Objects in the Worker).
+#[async_trait(?Send)]
+pub trait RateLimiter {
+    /// Takes one token from the bucket `key` under `policy`.
+    async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError>;
+    /// Takes a token of the account's login `limit` and reserves a password check for the
+    /// account behind `key`, or says how long it must wait.
+    async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError>;
+    /// Ends the account's streak after a right password (a failure was counted by `begin_login`).
+    async fn login_succeeded(&self, key: &str) -> Result<(), LimiterError>;
+    /// A round trip to the limiter, for `/health`.
+    async fn ping(&self) -> Result<(), LimiterError>;
+}

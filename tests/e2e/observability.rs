@@ -4,7 +4,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::helpers::{spawn_app, unique_email, METRICS_TOKEN, PASSWORD};
+use crate::harness::{spawn_isolated_app, unique_email, TestApp, METRICS_TOKEN, PASSWORD};
+
+/// Counters and a trapped instance are this file's alone: its own Worker.
+fn spawn_app() -> &'static TestApp {
+    spawn_isolated_app("observability")
+}
 
 fn scrape() -> String {
     let app = spawn_app();
@@ -196,7 +201,7 @@ pub fn an_internal_error_reaches_sentry_scrubbed() {
 
 pub fn a_failed_mail_is_reported() {
     let app = spawn_app();
-    let email = unique_email(&format!("sentry-mail{}", super::fake_sendgrid::FAIL_MARKER));
+    let email = unique_email(&format!("sentry-mail{}", crate::harness::fake_sendgrid::FAIL_MARKER));
     let request_id = format!("mail-trace-{}", std::process::id());
     let body = json!({ "email": email, "password": PASSWORD }).to_string();
     let answer = app.request(
@@ -228,7 +233,7 @@ pub fn a_failed_mail_is_reported() {
 pub fn a_panic_is_reported_by_the_next_request() {
     let app = spawn_app();
     let request_id = format!("panic-trace-{}", std::process::id());
-    let reported = |app: &super::helpers::TestApp| {
+    let reported = |app: &TestApp| {
         app.sentry
             .events()
             .into_iter()
@@ -254,4 +259,15 @@ pub fn a_panic_is_reported_by_the_next_request() {
     assert_eq!(event["tags"]["route"], "/");
     assert!(event.to_string().contains("injected panic"), "{event}");
     assert_eq!(event["environment"], "e2e");
+}
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    crate::trials![
+        metrics_count_exactly_the_requests_made,
+        auth_events_are_counted,
+        metrics_require_the_token,
+        an_internal_error_reaches_sentry_scrubbed,
+        a_failed_mail_is_reported,
+        a_panic_is_reported_by_the_next_request,
+    ]
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::helpers::{spawn_app, unique_email, FRONTEND_URL, PASSWORD};
+use crate::harness::{spawn_app, unique_email, FRONTEND_URL, PASSWORD};
 
 fn reset_token(email: &str, count: usize) -> String {
     let mails = spawn_app().sendgrid.wait_for_mails(email, count);
@@ -12,12 +12,12 @@ fn reset_token(email: &str, count: usize) -> String {
     text[start..].split_whitespace().next().unwrap().to_owned()
 }
 
-fn forget(email: &str) -> super::helpers::Answer {
+fn forget(email: &str) -> crate::harness::Answer {
     let app = spawn_app();
     app.post_json(&app.auth("password/forget"), &json!({ "email": email }))
 }
 
-fn reset(token: &str, new_password: &str) -> super::helpers::Answer {
+fn reset(token: &str, new_password: &str) -> crate::harness::Answer {
     let app = spawn_app();
     app.post_json(
         &app.auth("password/reset"),
@@ -75,4 +75,13 @@ pub fn a_weak_new_password_leaves_the_token_usable() {
     reset(&token, "password1").assert_problem(422, "password_too_common");
     reset(&token, "short").assert_problem(422, "validation_error");
     assert_eq!(reset(&token, "a brand new passphrase").status, 200);
+}
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    crate::trials![
+        forget_answers_alike_for_unknown_emails,
+        a_reset_token_works_once_and_ends_sessions,
+        bad_reset_tokens_are_400,
+        a_weak_new_password_leaves_the_token_usable,
+    ]
 }

@@ -1,7 +1,10 @@
 //! System routes and the HTTP edge every route relies on.
 
-use super::helpers::{spawn_app, ALLOWED_ORIGIN, PREFIX};
+use crate::harness::{spawn_app, ALLOWED_ORIGIN, PREFIX};
 use serde_json::json;
+
+/// Tests that only the Postgres run has (D1 cannot be stopped from outside).
+pub const POSTGRES_ONLY: &[&str] = &["a_stopped_database_is_503_within_seconds"];
 
 pub fn root_names_the_service() {
     let answer = spawn_app().get("/");
@@ -17,7 +20,10 @@ pub fn health_checks_the_database() {
     assert_eq!(answer.json()["status"], "ok");
     assert_eq!(answer.json()["checks"]["database"], "ok");
     assert_eq!(answer.json()["checks"]["rate_limiter"], "ok");
-    assert_eq!(answer.json()["checks"]["database_backend"], super::worker::backend());
+    assert_eq!(
+        answer.json()["checks"]["database_backend"],
+        crate::harness::worker::backend()
+    );
     assert_eq!(answer.json()["checks"]["mail"], "sendgrid");
 }
 
@@ -177,10 +183,10 @@ pub fn cors_allows_configured_origins_only() {
     assert_eq!(allowed.header("access-control-allow-origin"), Some(ALLOWED_ORIGIN));
     assert_eq!(allowed.header("access-control-allow-credentials"), Some("true"));
     assert!(allowed.header("access-control-allow-methods").unwrap().contains("POST"));
-    let frontend = preflight(super::helpers::FRONTEND_URL);
+    let frontend = preflight(crate::harness::FRONTEND_URL);
     assert_eq!(
         frontend.header("access-control-allow-origin"),
-        Some(super::helpers::FRONTEND_URL)
+        Some(crate::harness::FRONTEND_URL)
     );
     let refused = preflight("http://evil.test");
     assert_eq!(refused.header("access-control-allow-origin"), None);
@@ -235,4 +241,23 @@ pub fn a_stopped_database_is_503_within_seconds() {
         assert!(std::time::Instant::now() < deadline, "the Worker did not recover");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    crate::trials![
+        root_names_the_service,
+        health_checks_the_database,
+        openapi_describes_every_route,
+        docs_page_and_its_assets_are_served_locally,
+        unknown_routes_are_404_problems,
+        wrong_methods_are_405_with_allow,
+        oversized_bodies_are_413,
+        wrong_content_types_are_415,
+        malformed_json_is_400,
+        invalid_fields_are_422_naming_the_field,
+        request_ids_are_echoed_or_generated,
+        cors_allows_configured_origins_only,
+        request_logs_carry_the_request_id,
+        a_stopped_database_is_503_within_seconds,
+    ]
 }

@@ -1,4 +1,0 @@
-//! Mail: templates rendered at compile time, delivered through SendGrid's v3 API.
-
-pub mod sendgrid;
-pub mod templates;

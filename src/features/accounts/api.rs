@@ -1,0 +1,178 @@
+//! The HTTP adapter of accounts: `register`, `verify-email`, `resend-verification`, `me`
+//! and `update-user`. Each handler parses the request into domain types, calls one flow
+//! and maps the result.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::register::{self, RegisterError, Registration};
+use super::update_user::{self, UpdateUserError, UserUpdate};
+use super::verify_email::{self, VerifyEmailError};
+use super::{
+    CURRENT_PASSWORD_REQUIRED, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL, REGISTER_IP, RESEND_EMAIL, RESEND_IP,
+    VERIFY_ACCOUNT, VERIFY_IP,
+};
+use crate::features::sessions::{caller, INVALID_CREDENTIALS};
+use crate::features::users::{FullName, UserBody};
+use crate::kernel::feature::Ctx;
+use crate::kernel::problem::ApiError;
+use crate::kernel::secrets::VerificationCode;
+use crate::kernel::web::{body, Fields, Message, Request, Response};
+
+pub const REGISTERED: &str = "If the address can be registered, a verification code is on its way. Check your inbox.";
+pub const RESENT: &str = "If the address belongs to an unverified account, a new verification code is on its way.";
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// 8 to 72 bytes of UTF-8; refused if among the shipped common passwords.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+    #[serde(default)]
+    pub full_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The account's address, or the new address of a pending email change.
+    pub email: String,
+    /// The six digits from the mail.
+    #[schema(example = "042817")]
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResendRequest {
+    pub email: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub full_name: Option<String>,
+    /// Mailed a code; replaces the current address once confirmed through verify-email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Ends every other session of the account.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Required when `email` or `password` is present.
+    #[serde(default)]
+    pub current_password: Option<String>,
+}
+
+/// The same 201 whether or not the email is taken; only the mail sent differs.
+#[utoipa::path(post, path = "/balance_hub/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, body = Message, description = "Same answer for new and taken emails"),
+))]
+pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    ctx.enforce(&[(&REGISTER_IP, ctx.ip())]).await?;
+    let input: RegisterRequest = body::json(request)?;
+    let mut fields = Fields::default();
+    let email = fields.email("email", &input.email);
+    let password = fields.password("password", &input.password);
+    let full_name = input
+        .full_name
+        .as_deref()
+        .and_then(|raw| fields.parse("full_name", FullName::parse(raw)))
+        .and_then(FullName::into_inner);
+    let registration = fields.finish(|| {
+        Some(Registration {
+            email: email?,
+            password: password?,
+            full_name,
+        })
+    })?;
+    let subject = ctx.pseudonym(registration.email.as_str());
+    ctx.enforce(&[(&REGISTER_EMAIL, &subject)]).await?;
+    register::register(ctx, registration).await.map_err(|e| match e {
+        RegisterError::Store(e) => ApiError::from(e),
+        RegisterError::Hash(e) => ApiError::internal_cause(e),
+    })?;
+    Ok(Response::json(201, &Message::new(REGISTERED)))
+}
+
+#[utoipa::path(post, path = "/balance_hub/auth/resend-verification", tag = "auth", request_body = ResendRequest, responses(
+    (status = 202, body = Message, description = "Same answer for unknown, verified and unverified emails; mails at most once per 60 s"),
+))]
+pub async fn resend_verification(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    ctx.enforce(&[(&RESEND_IP, ctx.ip())]).await?;
+    let input: ResendRequest = body::json(request)?;
+    let mut fields = Fields::default();
+    let email = fields.email("email", &input.email);
+    let email = fields.finish(|| email)?;
+    ctx.enforce(&[(&RESEND_EMAIL, &ctx.pseudonym(email.as_str()))]).await?;
+    register::resend_verification(ctx, &email).await?;
+    Ok(Response::json(202, &Message::new(RESENT)))
+}
+
+#[utoipa::path(post, path = "/balance_hub/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest, responses(
+    (status = 200, body = Message),
+))]
+pub async fn verify_email(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    ctx.enforce(&[(&VERIFY_IP, ctx.ip())]).await?;
+    let input: VerifyEmailRequest = body::json(request)?;
+    let mut fields = Fields::default();
+    let email = fields.email("email", &input.email);
+    let email = fields.finish(|| email)?;
+    ctx.enforce(&[(&VERIFY_ACCOUNT, &ctx.pseudonym(email.as_str()))])
+        .await?;
+    // A code of the wrong shape is just another wrong code: it counts as a try.
+    let code = VerificationCode::parse(&input.code);
+    verify_email::verify_email(ctx, &email, code.as_ref())
+        .await
+        .map_err(|e| match e {
+            VerifyEmailError::InvalidCode => ApiError::new(&INVALID_CODE, "the code is invalid or expired"),
+            VerifyEmailError::EmailTaken => ApiError::new(&EMAIL_TAKEN, "the new email address is already in use"),
+            VerifyEmailError::Store(e) => e.into(),
+        })?;
+    Ok(Response::json(200, &Message::new("Email verified.")))
+}
+
+#[utoipa::path(get, path = "/balance_hub/auth/me", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses(
+    (status = 200, body = UserBody),
+))]
+pub async fn me(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    let caller = caller(ctx, request).await?;
+    Ok(Response::json(200, &UserBody::from(&caller.user)))
+}
+
+#[utoipa::path(put, path = "/balance_hub/auth/update-user", tag = "auth", security(("bearer" = []), ("cookie" = [])), request_body = UpdateUserRequest, responses(
+    (status = 200, body = UserBody, description = "The user after the update; a new email shows only once confirmed"),
+))]
+pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    let caller = caller(ctx, request).await?;
+    let input: UpdateUserRequest = body::json(request)?;
+    let mut fields = Fields::default();
+    let update = UserUpdate {
+        full_name: input
+            .full_name
+            .as_deref()
+            .and_then(|raw| fields.parse("full_name", FullName::parse(raw))),
+        email: input.email.as_deref().and_then(|raw| fields.email("email", raw)),
+        password: input
+            .password
+            .as_deref()
+            .and_then(|raw| fields.password("password", raw)),
+        current_password: input.current_password,
+    };
+    let update = fields.finish(|| Some(update))?;
+    let user = update_user::update_user(ctx, &caller, update)
+        .await
+        .map_err(|e| match e {
+            UpdateUserError::CurrentPasswordRequired => ApiError::new(
+                &CURRENT_PASSWORD_REQUIRED,
+                "changing the email or password requires current_password",
+            ),
+            UpdateUserError::InvalidCredentials => ApiError::new(&INVALID_CREDENTIALS, "current_password is incorrect"),
+            UpdateUserError::Store(e) => e.into(),
+            UpdateUserError::Hash(e) => ApiError::internal_cause(e),
+        })?;
+    Ok(Response::json(200, &UserBody::from(&user)))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(register, verify_email, resend_verification, me, update_user))]
+pub(super) struct Doc;

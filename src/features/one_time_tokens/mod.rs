@@ -1,0 +1,14 @@
+//! One-time tokens: mailed codes and link tokens, kept only as keyed digests
+//! (`kernel::secrets::SecretDigester`), each with a purpose its capability owns
+//! (`accounts` has `verify_email` and `change_email`, `password_reset` has
+//! `reset_password`), an expiry, a count of wrong tries and single use. No routes: the
+//! table and its rules, for the capabilities that hand such tokens out; nothing to register.
+
+mod store;
+
+pub use store::{OneTimeToken, OneTimeTokens};
+
+/// Why a token exists; part of its digest and of every lookup, so a code for one purpose
+/// never works for another. Each capability declares its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purpose(pub &'static str);

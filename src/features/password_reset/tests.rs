@@ -1,0 +1,92 @@
+//! The reset link, natively on real SQL.
+
+use super::flow::{forget_password, reset_password, ResetPasswordError};
+use super::FEATURE;
+use crate::features::sessions::{self, Session, Sessions};
+use crate::features::users::testing::create_user;
+use crate::features::users::{self, passwords, Users};
+use crate::kernel::events::AuthEvent;
+use crate::kernel::mail::assert_renders_completely;
+use crate::kernel::secrets::OpaqueToken;
+use crate::kernel::testing::{TestWorld, T0};
+use crate::kernel::{EmailAddress, Password, SessionId};
+
+fn world() -> TestWorld {
+    TestWorld::new(&[&users::FEATURE, &sessions::FEATURE, &FEATURE])
+}
+
+fn forget(world: &TestWorld, address: &str) {
+    let email = EmailAddress::parse(address).unwrap();
+    world
+        .with_ctx(|ctx| pollster::block_on(forget_password(ctx, &email)))
+        .unwrap();
+}
+
+fn reset(world: &TestWorld, token: &OpaqueToken, password: &str) -> Result<(), ResetPasswordError> {
+    let password = Password::parse(password).unwrap();
+    world.with_ctx(|ctx| pollster::block_on(reset_password(ctx, Some(token), &password)))
+}
+
+#[test]
+fn a_link_resets_once_ends_every_session_and_proves_the_address() {
+    let world = world();
+    let user = create_user(&world, "ada@example.com", false);
+    let session = Session {
+        id: SessionId("s1".into()),
+        user_id: user.id.clone(),
+        created_at: T0,
+        expires_at: T0 + 1800,
+        user_agent: None,
+        ip: None,
+    };
+    pollster::block_on(Sessions(&world.db).insert(&session)).unwrap();
+    forget(&world, "ada@example.com");
+    let link = world.outbox.to("ada@example.com")[0].clone();
+    assert_eq!(link.kind.name, "password_reset");
+    assert_renders_completely(&link);
+    let url = link.value("reset_url").unwrap();
+    assert!(url.starts_with("http://localhost:3000/reset-password?token="), "{url}");
+    let token = OpaqueToken::parse(url.split("token=").nth(1).unwrap()).unwrap();
+    reset(&world, &token, "a brand new passphrase").unwrap();
+    assert!(matches!(
+        reset(&world, &token, "another new passphrase"),
+        Err(ResetPasswordError::InvalidToken)
+    ));
+    let after = pollster::block_on(Users(&world.db).by_id(&user.id)).unwrap().unwrap();
+    assert!(passwords::verify("a brand new passphrase", &after.password_hash));
+    assert!(after.email_verified, "the link proved the address");
+    assert!(pollster::block_on(Sessions(&world.db).live_user(&session.id, T0))
+        .unwrap()
+        .is_none());
+    let kinds: Vec<&str> = world.outbox.to("ada@example.com").iter().map(|m| m.kind.name).collect();
+    assert_eq!(kinds, ["password_reset", "password_changed"]);
+    assert!(matches!(world.events().as_slice(), [AuthEvent::PasswordReset { .. }]));
+}
+
+#[test]
+fn an_unknown_address_gets_nothing_and_a_made_up_token_nothing_either() {
+    let world = world();
+    forget(&world, "nobody@example.com");
+    assert!(world.outbox.all().is_empty());
+    assert!(matches!(
+        reset(&world, &OpaqueToken::generate(), "a brand new passphrase"),
+        Err(ResetPasswordError::InvalidToken)
+    ));
+}
+
+#[test]
+fn an_expired_link_is_refused() {
+    let world = world();
+    create_user(&world, "bo@example.com", true);
+    forget(&world, "bo@example.com");
+    let url = world.outbox.to("bo@example.com")[0]
+        .value("reset_url")
+        .unwrap()
+        .to_owned();
+    let token = OpaqueToken::parse(url.split("token=").nth(1).unwrap()).unwrap();
+    world.advance(30 * 60);
+    assert!(matches!(
+        reset(&world, &token, "a brand new passphrase"),
+        Err(ResetPasswordError::InvalidToken)
+    ));
+}

@@ -1,0 +1,56 @@
+//! Who is calling: a valid token whose session is still live.
+
+use super::tokens::{TokenError, VerifiedToken};
+use super::{Sessions, SessionsSettings};
+use crate::features::users::User;
+use crate::kernel::feature::Ctx;
+use crate::kernel::sql::StoreError;
+use crate::kernel::SessionId;
+
+/// The caller of an authenticated route.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: User,
+    pub session_id: SessionId,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    #[error("missing credentials")]
+    Missing,
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Logged out, ended by a password change or reset, expired, or its user is gone.
+    #[error("the session is no longer valid")]
+    SessionEnded,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks the token offline (signature, algorithm, issuer, audience, expiry): who the
+/// caller claims to be, before any I/O.
+pub fn claims(ctx: &Ctx<'_>, token: Option<&str>) -> Result<VerifiedToken, AuthenticateError> {
+    let token = token.ok_or(AuthenticateError::Missing)?;
+    let settings = ctx.settings::<SessionsSettings>();
+    Ok(settings.tokens.verify(token, ctx.clock.now())?)
+}
+
+/// The live session behind checked claims, in one store lookup, so a logout or password
+/// reset takes effect on the very next request.
+pub async fn session(ctx: &Ctx<'_>, claims: VerifiedToken) -> Result<Caller, AuthenticateError> {
+    let user = Sessions(ctx.db)
+        .live_user(&claims.session_id, ctx.clock.now())
+        .await?
+        .filter(|user| user.id == claims.user_id)
+        .ok_or(AuthenticateError::SessionEnded)?;
+    Ok(Caller {
+        user,
+        session_id: claims.session_id,
+    })
+}
+
+/// `claims`, then `session`.
+#[cfg(test)]
+pub async fn authenticate(ctx: &Ctx<'_>, token: Option<&str>) -> Result<Caller, AuthenticateError> {
+    session(ctx, claims(ctx, token)?).await
+}

@@ -1,0 +1,175 @@
+//! Login: unknown email and wrong password are indistinguishable, in answer and in time.
+
+use futures_util::future::join;
+
+use super::tokens::TokenError;
+use super::{Session, Sessions, SessionsSettings, ACCOUNT_LOCKED, LOGIN_ACCOUNT};
+use crate::features::users::passwords::{self, HashError};
+use crate::features::users::{User, Users, UsersSettings};
+use crate::kernel::events::AuthEvent;
+use crate::kernel::feature::Ctx;
+use crate::kernel::mail::Mail;
+use crate::kernel::secrets::random_uuid;
+use crate::kernel::sql::StoreError;
+use crate::kernel::{EmailAddress, SessionId};
+use crate::rate_limit::{Gate, LimiterError};
+
+/// Where the login came from, kept with the session.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Stored user agents are cut to this many characters.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub user: User,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("too many failed logins; retry in {retry_after_seconds} s")]
+    Locked { retry_after_seconds: u32 },
+    #[error(transparent)]
+    Limiter(#[from] LimiterError),
+}
+
+/// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
+fn wrong_password(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) -> LoginError {
+    ctx.emit(AuthEvent::LoginFailed);
+    if notify {
+        ctx.emit(AuthEvent::LockoutStarted);
+        if let Some(user) = owner {
+            let wait = ctx.settings::<SessionsSettings>().lockout.backoff_seconds(1);
+            ctx.outbox.send(
+                Mail::new(&ACCOUNT_LOCKED, &user.email)
+                    .with("reset_url", ctx.config.forgot_password_url())
+                    .with("retry_after_seconds", wait),
+            );
+        }
+    }
+    LoginError::InvalidCredentials
+}
+
+/// A login admitted by the account's lockout, with the account (if any) looked up.
+pub struct Attempt {
+    lockout_key: String,
+    found: Option<User>,
+    notify_on_failure: bool,
+}
+
+/// The first half of a login, all I/O and no hashing: reserves a password check with the
+/// account's lockout and looks the account up, concurrently (one round trip of latency).
+/// The lockout counts attempts per email, known or not, so it reveals nothing either.
+pub async fn begin(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<Attempt, LoginError> {
+    let lockout_key = format!("lockout:{}", ctx.pseudonym(email.as_str()));
+    let gate = ctx.limiter.begin_login(
+        &lockout_key,
+        ctx.settings::<SessionsSettings>().lockout,
+        ctx.policy(&LOGIN_ACCOUNT),
+    );
+    let users = Users(ctx.db);
+    let (gate, found) = join(gate, users.by_email(email)).await;
+    match gate? {
+        Gate::Blocked { retry_after_seconds } => Err(LoginError::Locked { retry_after_seconds }),
+        Gate::Open { notify_on_failure } => Ok(Attempt {
+            lockout_key,
+            found: found?,
+            notify_on_failure,
+        }),
+    }
+}
+
+/// The second half: checks the password (in the same time whether or not the account
+/// exists) and, when it is right, ends the lockout streak while the session is stored.
+pub async fn complete(
+    ctx: &Ctx<'_>,
+    attempt: Attempt,
+    password: &str,
+    client: ClientInfo,
+) -> Result<LoggedIn, LoginError> {
+    let Attempt {
+        lockout_key,
+        found,
+        notify_on_failure,
+    } = attempt;
+    let bcrypt_cost = ctx.settings::<UsersSettings>().bcrypt_cost;
+    let password_ok = match &found {
+        Some(user) => passwords::verify(password, &user.password_hash),
+        None => {
+            passwords::verify_dummy(password, bcrypt_cost);
+            false
+        }
+    };
+    let mut user = match (found, password_ok) {
+        (Some(user), true) => user,
+        (owner, _) => return Err(wrong_password(ctx, owner.as_ref(), notify_on_failure)),
+    };
+    let now = ctx.clock.now();
+    // Only someone who knows the password learns that the address is unverified.
+    if !user.email_verified {
+        ctx.limiter.login_succeeded(&lockout_key).await?;
+        return Err(LoginError::EmailNotVerified);
+    }
+    if passwords::cost_of(&user.password_hash) != Some(bcrypt_cost) {
+        // Upgrade (or downgrade) hashes made at another cost while the password is at hand.
+        let rehashed = passwords::hash(password, bcrypt_cost)?;
+        Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
+        user.password_hash = rehashed;
+    }
+    let tokens = &ctx.settings::<SessionsSettings>().tokens;
+    let session = Session {
+        id: SessionId(random_uuid()),
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + tokens.lifetime_seconds(),
+        user_agent: client
+            .user_agent
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        ip: client.ip,
+    };
+    let access_token = tokens.issue(&user.id, &session.id, now)?;
+    let (ended, stored) = join(
+        ctx.limiter.login_succeeded(&lockout_key),
+        Sessions(ctx.db).insert(&session),
+    )
+    .await;
+    stored?;
+    ended?;
+    ctx.emit(AuthEvent::LoginSucceeded {
+        user_id: user.id.clone(),
+        session_id: session.id.clone(),
+    });
+    Ok(LoggedIn {
+        access_token,
+        expires_in: tokens.lifetime_seconds(),
+        user,
+    })
+}
+
+/// A whole login: `begin`, then `complete`.
+#[cfg(test)]
+pub async fn login(
+    ctx: &Ctx<'_>,
+    email: &EmailAddress,
+    password: &str,
+    client: ClientInfo,
+) -> Result<LoggedIn, LoginError> {
+    let attempt = begin(ctx, email).await?;
+    complete(ctx, attempt, password, client).await
+}

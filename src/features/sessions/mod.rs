@@ -1,0 +1,105 @@
+//! Sessions: login (JSON or the OAuth2 form) and logout, access tokens bound to a
+//! server-side session, who the caller of an authenticated route is, and the account
+//! lockout that makes password guessing slow.
+
+mod api;
+mod authenticate;
+mod login;
+mod logout;
+mod store;
+mod tokens;
+
+pub use api::{caller, ACCESS_COOKIE};
+pub use authenticate::Caller;
+pub use store::{revoke_all_but, Session, Sessions};
+pub use tokens::{JwtAlgorithm, TokenService, TokenSettings};
+
+use crate::handler;
+use crate::kernel::config::{invalid, Config, ConfigError, Vars};
+use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route};
+use crate::kernel::mail::MailKind;
+use crate::kernel::problem::ProblemCode;
+use crate::rate_limit::LockoutPolicy;
+
+pub const INVALID_CREDENTIALS: ProblemCode = ProblemCode::new(401, "invalid_credentials", "Invalid credentials");
+pub const EMAIL_NOT_VERIFIED: ProblemCode = ProblemCode::new(403, "email_not_verified", "Email not verified");
+
+pub const LOGIN_IP: LimitSpec = LimitSpec {
+    name: "login-ip",
+    var: "RATE_LIMIT_LOGIN_IP",
+    default: "30/60",
+};
+/// Per account, whatever the IP; shares the account's counter with the lockout.
+pub const LOGIN_ACCOUNT: LimitSpec = LimitSpec {
+    name: "login-account",
+    var: "RATE_LIMIT_LOGIN_ACCOUNT",
+    default: "100/3600",
+};
+/// Every authenticated request, per user.
+pub const USER_API: LimitSpec = LimitSpec {
+    name: "user-api",
+    var: "RATE_LIMIT_USER_API",
+    default: "120/60",
+};
+
+pub const ACCOUNT_LOCKED: MailKind = MailKind {
+    name: "account_locked",
+    subject: "Sign-in to your {{app_name}} account is paused",
+    text: include_str!("templates/account_locked.txt"),
+    html: include_str!("templates/account_locked.html"),
+};
+
+/// Tokens (`ALGORITHM`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_EXPIRE_MINUTES`) and
+/// the lockout (`LOCKOUT_FREE_ATTEMPTS`, `LOCKOUT_BASE_SECONDS`, `LOCKOUT_MAX_SECONDS`).
+pub struct SessionsSettings {
+    pub tokens: TokenService,
+    pub lockout: LockoutPolicy,
+}
+
+fn settings(vars: &Vars<'_>, config: &Config) -> Result<Box<dyn std::any::Any>, ConfigError> {
+    let raw = vars.or("ALGORITHM", "HS256");
+    let algorithm = JwtAlgorithm::parse(&raw)
+        .ok_or_else(|| invalid("ALGORITHM", format!("{raw} is not one of HS256, HS384, HS512")))?;
+    let tokens = TokenService::new(TokenSettings {
+        secret: config.secret_key.expose().as_bytes(),
+        algorithm,
+        issuer: vars.or("JWT_ISSUER", "edge-auth"),
+        audience: vars.or("JWT_AUDIENCE", "edge-auth"),
+        lifetime_minutes: vars.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?,
+    });
+    let count = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+        let value = vars.number(name, default)?;
+        (value > 0)
+            .then_some(value)
+            .ok_or_else(|| invalid(name, format!("{value} is not a positive number")))
+    };
+    let lockout = LockoutPolicy {
+        free_attempts: count("LOCKOUT_FREE_ATTEMPTS", 5)?,
+        base_seconds: count("LOCKOUT_BASE_SECONDS", 30)?,
+        max_seconds: count("LOCKOUT_MAX_SECONDS", 3600)?,
+    };
+    Ok(Box::new(SessionsSettings { tokens, lockout }))
+}
+
+pub const FEATURE: Feature = Feature {
+    name: "sessions",
+    routes: &[
+        Route::new("POST", "{p}/auth/login", handler!(api::login), 200)
+            .body(Body::JsonOrForm)
+            .limited()
+            .storage()
+            .problems(&[&INVALID_CREDENTIALS, &EMAIL_NOT_VERIFIED]),
+        Route::new("POST", "{p}/auth/logout", handler!(api::logout), 204)
+            .auth(Auth::User)
+            .limited()
+            .storage(),
+    ],
+    limits: &[&LOGIN_IP, &LOGIN_ACCOUNT, &USER_API],
+    mails: &[&ACCOUNT_LOCKED],
+    settings: Some(settings),
+    #[cfg(not(target_arch = "wasm32"))]
+    openapi: <api::Doc as utoipa::OpenApi>::openapi,
+};
+
+#[cfg(test)]
+mod tests;

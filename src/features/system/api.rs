@@ -1,0 +1,160 @@
+//! `/`, `/health`, `/metrics`, `/openapi.json` and `/docs`.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::features::users;
+use crate::kernel::feature::Ctx;
+use crate::kernel::problem::{ApiError, INVALID_TOKEN};
+use crate::kernel::web::{Request, Response};
+use crate::observability::metrics::Aggregate;
+
+/// The prefix the annotations are written with; replaced by `API_PREFIX` when served.
+const ANNOTATED_PREFIX: &str = "/balance_hub";
+
+/// The document generated from the annotations and the registrations, committed as
+/// `openapi.json` (a unit test in `app/` fails while the code and the file differ;
+/// `make openapi` rewrites it) and served as committed, compacted by `build.rs`, so the
+/// generator never ships.
+const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+/// The title the generator writes; replaced by `APP_NAME` when served.
+const ANNOTATED_TITLE: &str = r#""title":"edge-auth""#;
+const DOCS_PAGE: &str = include_str!("../../../public/docs.html");
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RootInfo {
+    pub name: String,
+    pub version: String,
+    pub docs: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Each dependency and its state, e.g. `{"database": "ok", "database_backend": "d1",
+    /// "rate_limiter": "ok", "mail": "sendgrid"}`.
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Value,
+}
+
+#[utoipa::path(get, path = "/", tag = "system", responses((status = 200, body = RootInfo)))]
+pub async fn root(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+    let config = ctx.config;
+    Ok(Response::json(
+        200,
+        &RootInfo {
+            name: config.app_name.clone(),
+            version: config.version.to_owned(),
+            docs: "/docs".into(),
+        },
+    ))
+}
+
+/// Checks the database with a real query and the rate limiter with a round trip; 503
+/// naming the failing check when a required one is down. Mail is reported, not required.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+pub async fn health(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+    let mail = if ctx.config.sendgrid_api_key.is_some() {
+        "sendgrid"
+    } else {
+        "log"
+    };
+    let (database, limiter) = futures_util::future::join(ctx.db.run(&users::PING, &[]), ctx.limiter.ping()).await;
+    let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let checks = serde_json::json!({
+        "database": state(database.is_ok()),
+        "database_backend": ctx.db.backend(),
+        "rate_limiter": state(limiter.is_ok()),
+        "mail": mail,
+    });
+    let failure = match (database, limiter) {
+        (Err(e), _) => Some(ApiError::from(crate::kernel::sql::StoreError::from(e))),
+        (_, Err(e)) => Some(ApiError::from(e)),
+        _ => None,
+    };
+    match failure {
+        None => Ok(Response::json(
+            200,
+            &Health {
+                status: "ok".into(),
+                checks,
+            },
+        )),
+        Some(mut error) => {
+            error.problem.detail = "a required dependency is down; see checks".into();
+            error.problem.checks = Some(checks);
+            Err(error)
+        }
+    }
+}
+
+/// Optionally behind `METRICS_TOKEN`, compared in constant time.
+#[utoipa::path(get, path = "/metrics", tag = "system", security((), ("metrics_token" = [])), responses(
+    (status = 200, description = "Prometheus text exposition 0.0.4", content_type = "text/plain; version=0.0.4"),
+))]
+pub async fn metrics(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    if let Some(token) = &ctx.config.metrics_token {
+        let presented = request
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
+            return Err(ApiError::new(
+                &INVALID_TOKEN,
+                "send Authorization: Bearer METRICS_TOKEN",
+            ));
+        }
+    }
+    let unavailable = |cause: String| ApiError::unavailable("metrics", "the metrics store is unavailable", cause);
+    let json = ctx.metrics.snapshot().await.map_err(unavailable)?;
+    let aggregate: Aggregate = serde_json::from_str(&json).map_err(|e| unavailable(e.to_string()))?;
+    let text = aggregate.render(ctx.config.version);
+    Ok(Response::new(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        text.into_bytes(),
+    ))
+}
+
+/// Equal-length inputs take the same time whatever their content, so the token cannot be
+/// guessed byte by byte from response times.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "This document", content_type = "application/json")))]
+pub async fn openapi(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+    Ok(Response::new(200, "application/json", document(ctx)))
+}
+
+/// The document as served: paths under the configured prefix, titled `APP_NAME` (the
+/// version is the crate's, as generated). Text replacement, not a parse: in the compact
+/// document a quote followed by the prefix only ever starts a path.
+fn document(ctx: &Ctx<'_>) -> Vec<u8> {
+    let title = format!(
+        r#""title":{}"#,
+        serde_json::to_string(&ctx.config.app_name).expect("a string serialises")
+    );
+    OPENAPI
+        .replacen(ANNOTATED_TITLE, &title, 1)
+        .replace(
+            &format!("\"{ANNOTATED_PREFIX}/"),
+            &format!("\"{}/", ctx.config.api_prefix),
+        )
+        .into_bytes()
+}
+
+#[utoipa::path(get, path = "/docs", tag = "system", responses((status = 200, description = "The interactive API reference (Swagger UI, served without a CDN)", content_type = "text/html")))]
+pub async fn docs(_: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+    Ok(Response::new(
+        200,
+        "text/html; charset=utf-8",
+        DOCS_PAGE.as_bytes().to_vec(),
+    ))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(root, health, metrics, openapi, docs))]
+pub(super) struct Doc;

@@ -1,0 +1,100 @@
+//! The user record as the flows see it, the bounded display name, and the user object
+//! every answer shows.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::kernel::email::redact_email;
+use crate::kernel::ids::{rfc3339, UnixSeconds, UserId};
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Normalised (trimmed, lower-case) address.
+    pub email: String,
+    pub full_name: Option<String>,
+    pub password_hash: String,
+    pub email_verified: bool,
+    pub created_at: UnixSeconds,
+    pub updated_at: UnixSeconds,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &redact_email(&self.email))
+            .field("email_verified", &self.email_verified)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The user object of the contract: never a hash or a code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub full_name: Option<String>,
+    pub email_verified: bool,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-24T03:00:00Z")]
+    pub created_at: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.0.clone(),
+            email: user.email.clone(),
+            full_name: user.full_name.clone(),
+            email_verified: user.email_verified,
+            created_at: rfc3339(user.created_at),
+        }
+    }
+}
+
+/// A bounded user-supplied display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullName(Option<String>);
+
+pub const MAX_FULL_NAME_CHARS: usize = 100;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidFullName {
+    #[error("full_name must be at most 100 characters")]
+    TooLong,
+    #[error("full_name must not contain control characters")]
+    ControlCharacters,
+}
+
+impl FullName {
+    /// Trimmed; an empty name clears it.
+    pub fn parse(raw: &str) -> Result<Self, InvalidFullName> {
+        let name = raw.trim();
+        if name.chars().count() > MAX_FULL_NAME_CHARS {
+            return Err(InvalidFullName::TooLong);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidFullName::ControlCharacters);
+        }
+        Ok(Self((!name.is_empty()).then(|| name.to_owned())))
+    }
+
+    pub fn into_inner(self) -> Option<String> {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_names_are_trimmed_bounded_and_printable() {
+        assert_eq!(FullName::parse("  Ada  ").unwrap().into_inner().as_deref(), Some("Ada"));
+        assert_eq!(FullName::parse("   ").unwrap().into_inner(), None);
+        assert_eq!(FullName::parse(&"x".repeat(101)), Err(InvalidFullName::TooLong));
+        assert_eq!(FullName::parse("a\u{0}b"), Err(InvalidFullName::ControlCharacters));
+        assert!(FullName::parse(&"é".repeat(100)).is_ok());
+    }
+}

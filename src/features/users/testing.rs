@@ -1,0 +1,23 @@
+//! For other capabilities' tests: accounts arranged directly in the test database.
+
+use super::{passwords, User, Users};
+use crate::kernel::secrets::random_uuid;
+use crate::kernel::testing::{TestWorld, T0};
+use crate::kernel::UserId;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Stores an account with `PASSWORD` (hashed at cost 4) and answers it.
+pub fn create_user(world: &TestWorld, email: &str, verified: bool) -> User {
+    let user = User {
+        id: UserId(random_uuid()),
+        email: email.to_owned(),
+        full_name: None,
+        password_hash: passwords::hash(PASSWORD, 4).unwrap(),
+        email_verified: verified,
+        created_at: T0,
+        updated_at: T0,
+    };
+    pollster::block_on(Users(&world.db).insert(&user)).unwrap();
+    user
+}

@@ -1,0 +1,306 @@
+//! Configuration, typed once per isolate from Worker variables and secrets. `Config` holds
+//! what the whole service shares; each capability reads its own section through `Vars`
+//! (its `Feature::settings`), so a new capability adds variables without touching this file.
+
+use std::fmt;
+
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+/// A value that must never reach a log line or a Debug print.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration variable {0} is missing")]
+    Missing(&'static str),
+    #[error("configuration variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+pub fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// The Worker's variables and secrets (or a map in tests), read by name with the parsing
+/// every section shares. A bad value is an error naming its variable, never a silent default.
+pub struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl<'a> Vars<'a> {
+    pub fn new(read: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self(read)
+    }
+
+    /// The trimmed value; unset and blank are alike.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| invalid(name, format!("{raw:?} is not a number"))),
+        }
+    }
+
+    pub fn positive(&self, name: &'static str, default: i64) -> Result<i64, ConfigError> {
+        let value = self.number(name, default)?;
+        if value <= 0 {
+            return Err(invalid(name, format!("{value} must be positive")));
+        }
+        Ok(value)
+    }
+
+    pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(invalid(name, format!("{v:?} is not a boolean"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseBackend {
+    D1,
+    Postgres,
+}
+
+/// Why `postgres` is refused by a Worker built without the `postgres` feature.
+pub const NO_POSTGRES: &str =
+    "this Worker was built without Postgres support; build it with `bash scripts/build.sh postgres` \
+     (wrangler.postgres.toml does)";
+
+/// What every capability shares.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_name: String,
+    pub version: &'static str,
+    pub environment: String,
+    pub debug: bool,
+    pub api_prefix: String,
+    pub secret_key: Secret,
+    pub frontend_url: String,
+    pub cors_origins: Vec<String>,
+    pub cookie_secure: bool,
+    pub mail_from: String,
+    pub mail_from_name: String,
+    pub sendgrid_api_url: String,
+    pub sendgrid_api_key: Option<Secret>,
+    pub sentry_dsn: Option<Secret>,
+    pub metrics_token: Option<Secret>,
+    /// `DATABASE_BACKEND`; unset means Postgres when the HYPERDRIVE binding exists, else D1.
+    pub database_backend: Option<DatabaseBackend>,
+    /// Test configurations only: honours `X-Fault-Inject: internal` and `panic`.
+    pub fault_injection: bool,
+}
+
+impl Config {
+    /// A missing or short `SECRET_KEY` is an error naming the variable, never a weak default.
+    pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let app_name = vars.or("APP_NAME", "Auth System");
+        let frontend_url = vars
+            .or("FRONTEND_URL", "http://localhost:3000")
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self {
+            version: env!("CARGO_PKG_VERSION"),
+            environment: vars.or("ENVIRONMENT", "production"),
+            debug: vars.boolean("DEBUG", false)?,
+            api_prefix: api_prefix(vars)?,
+            secret_key: secret_key(vars)?,
+            cors_origins: cors_origins(vars, &frontend_url),
+            frontend_url,
+            cookie_secure: vars.boolean("COOKIE_SECURE", true)?,
+            mail_from: vars.or("MAIL_FROM", "no-reply@example.com"),
+            mail_from_name: vars.or("MAIL_FROM_NAME", &app_name),
+            app_name,
+            sendgrid_api_url: vars
+                .or("SENDGRID_API_URL", "https://api.sendgrid.com")
+                .trim_end_matches('/')
+                .to_owned(),
+            sendgrid_api_key: vars.get("SENDGRID_API_KEY").map(Secret),
+            sentry_dsn: vars.get("SENTRY_DSN").map(Secret),
+            metrics_token: vars.get("METRICS_TOKEN").map(Secret),
+            fault_injection: vars.boolean("FAULT_INJECTION", false)?,
+            database_backend: database_backend(vars)?,
+        })
+    }
+
+    /// `FRONTEND_URL/forgot-password`, where mails send someone who should reset.
+    pub fn forgot_password_url(&self) -> String {
+        format!("{}/forgot-password", self.frontend_url)
+    }
+}
+
+fn secret_key(vars: &Vars<'_>) -> Result<Secret, ConfigError> {
+    let key = vars.get("SECRET_KEY").ok_or(ConfigError::Missing("SECRET_KEY"))?;
+    if key.len() < MIN_SECRET_KEY_BYTES {
+        return Err(invalid(
+            "SECRET_KEY",
+            format!("must be at least {MIN_SECRET_KEY_BYTES} bytes, got {}", key.len()),
+        ));
+    }
+    Ok(Secret(key))
+}
+
+fn api_prefix(vars: &Vars<'_>) -> Result<String, ConfigError> {
+    let prefix = vars.or("API_PREFIX", "/balance_hub");
+    if !prefix.starts_with('/') || prefix.ends_with('/') {
+        return Err(invalid("API_PREFIX", "must start with / and not end with /"));
+    }
+    Ok(prefix)
+}
+
+/// `CORS_ORIGINS`, comma separated; `FRONTEND_URL` is always among them.
+fn cors_origins(vars: &Vars<'_>, frontend_url: &str) -> Vec<String> {
+    let mut origins: Vec<String> = vars
+        .or("CORS_ORIGINS", "")
+        .split(',')
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if !origins.iter().any(|o| o == frontend_url) {
+        origins.push(frontend_url.to_owned());
+    }
+    origins
+}
+
+fn database_backend(vars: &Vars<'_>) -> Result<Option<DatabaseBackend>, ConfigError> {
+    match vars.get("DATABASE_BACKEND").map(|b| b.to_ascii_lowercase()).as_deref() {
+        None => Ok(None),
+        Some("d1") => Ok(Some(DatabaseBackend::D1)),
+        Some("postgres") if cfg!(feature = "postgres") => Ok(Some(DatabaseBackend::Postgres)),
+        Some("postgres") => Err(invalid("DATABASE_BACKEND", NO_POSTGRES)),
+        Some(other) => Err(invalid("DATABASE_BACKEND", format!("{other:?} is not d1 or postgres"))),
+    }
+}
+
+/// The variables of the native tests' configuration.
+#[cfg(test)]
+pub fn test_var(name: &str) -> Option<String> {
+    match name {
+        "SECRET_KEY" => Some("a-test-secret-key-that-is-long-enough-0123".into()),
+        "BCRYPT_COST" => Some("4".into()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub fn test_config() -> Config {
+    Config::from_vars(&Vars::new(&test_var)).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let read = |name: &str| map.get(name).cloned();
+        Config::from_vars(&Vars::new(&read))
+    }
+
+    const KEY: (&str, &str) = ("SECRET_KEY", "0123456789abcdef0123456789abcdef");
+
+    #[test]
+    fn a_missing_or_short_secret_key_is_refused_by_name() {
+        assert_eq!(from(&[]).unwrap_err(), ConfigError::Missing("SECRET_KEY"));
+        let err = from(&[("SECRET_KEY", "too-short")]).unwrap_err();
+        assert!(err.to_string().contains("SECRET_KEY"), "{err}");
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = from(&[KEY]).unwrap();
+        assert_eq!(config.api_prefix, "/balance_hub");
+        assert_eq!(config.cors_origins, vec!["http://localhost:3000".to_owned()]);
+        assert_eq!(config.environment, "production");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("DEBUG", "maybe"),
+            ("API_PREFIX", "no-slash"),
+            ("API_PREFIX", "/trailing/"),
+            ("COOKIE_SECURE", "sometimes"),
+        ];
+        for (name, value) in cases {
+            let err = from(&[KEY, (name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_database_backend_is_one_this_build_has() {
+        assert_eq!(
+            from(&[KEY]).unwrap().database_backend,
+            None,
+            "unset: decided by the bindings"
+        );
+        let d1 = from(&[KEY, ("DATABASE_BACKEND", "D1")]).unwrap();
+        assert_eq!(d1.database_backend, Some(DatabaseBackend::D1));
+        let postgres = from(&[KEY, ("DATABASE_BACKEND", "postgres")]);
+        if cfg!(feature = "postgres") {
+            assert_eq!(postgres.unwrap().database_backend, Some(DatabaseBackend::Postgres));
+        } else {
+            let err = postgres.unwrap_err().to_string();
+            assert!(
+                err.contains("DATABASE_BACKEND") && err.contains("scripts/build.sh postgres"),
+                "{err}"
+            );
+        }
+        assert!(from(&[KEY, ("DATABASE_BACKEND", "mysql")]).is_err());
+    }
+
+    #[test]
+    fn cors_origins_always_include_the_frontend() {
+        let config = from(&[
+            KEY,
+            ("CORS_ORIGINS", " https://a.example , https://b.example/"),
+            ("FRONTEND_URL", "https://app.example/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cors_origins,
+            ["https://a.example", "https://b.example", "https://app.example"]
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let printed = format!("{:?}", from(&[KEY, ("SENDGRID_API_KEY", "SG.very-secret")]).unwrap());
+        assert!(
+            !printed.contains(KEY.1) && !printed.contains("very-secret"),
+            "{printed}"
+        );
+    }
+}

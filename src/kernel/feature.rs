@@ -1,0 +1,369 @@
+//! The feature contract: what a capability registers (routes with their method, path,
+//! handler and every status they can answer; rate limits; mail kinds; a settings section;
+//! its OpenAPI operations) and the context its handlers run in. `app.rs` lists the
+//! features; the router, the OpenAPI document, the limit table and the template checks are
+//! built from these registrations.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+
+use super::config::{Config, ConfigError, Vars};
+use super::events::{AuthEvent, EventSink};
+use super::ids::Clock;
+use super::mail::{MailKind, Outbox};
+use super::problem::{ApiError, ProblemCode};
+use super::secrets::SecretDigester;
+use super::sql::Database;
+use super::web::{Request, Response};
+use crate::rate_limit::{Policy, RateLimiter};
+
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
+/// A route's handler: parses the request, calls one flow, maps the result.
+pub type Handler = for<'a> fn(&'a Ctx<'a>, &'a Request) -> HandlerFuture<'a>;
+
+/// `handler!(api::login)`: an `async fn(&Ctx<'_>, &Request) -> Result<Response, ApiError>`
+/// as a `Handler`.
+#[macro_export]
+macro_rules! handler {
+    ($f:path) => {{
+        fn boxed<'a>(
+            ctx: &'a $crate::kernel::feature::Ctx<'a>,
+            request: &'a $crate::kernel::web::Request,
+        ) -> $crate::kernel::feature::HandlerFuture<'a> {
+            Box::pin($f(ctx, request))
+        }
+        boxed as $crate::kernel::feature::Handler
+    }};
+}
+
+/// What a route reads from the body; decides its generic 400 / 413 / 415 / 422 answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    Json,
+    /// JSON, or `application/x-www-form-urlencoded` (login's OAuth2 form).
+    JsonOrForm,
+    /// A JSON body that may be left out entirely.
+    OptionalJson,
+}
+
+/// Who may call a route; decides its 401 answers and its OpenAPI security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    /// A valid access token (bearer or cookie) of a live session.
+    User,
+    /// `Authorization: Bearer METRICS_TOKEN`, when that variable is set.
+    MetricsToken,
+}
+
+/// One route. Every status it can answer is known from these fields: `ok`, the generic
+/// answers that follow from `body`, `auth`, `limited` and `storage`, 500 always, and
+/// `problems`, the answers specific to it.
+#[derive(Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// `{p}` stands for `API_PREFIX`; the template is also what logs and metrics name.
+    pub path: &'static str,
+    pub handler: Handler,
+    pub ok: u16,
+    pub body: Body,
+    pub auth: Auth,
+    /// Takes rate-limit tokens: may answer 429.
+    pub limited: bool,
+    /// Needs the database (or another stateful dependency): may answer 503.
+    pub storage: bool,
+    pub problems: &'static [&'static ProblemCode],
+}
+
+impl Route {
+    pub const fn new(method: &'static str, path: &'static str, handler: Handler, ok: u16) -> Self {
+        Self {
+            method,
+            path,
+            handler,
+            ok,
+            body: Body::None,
+            auth: Auth::None,
+            limited: false,
+            storage: false,
+            problems: &[],
+        }
+    }
+
+    pub const fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub const fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    pub const fn limited(mut self) -> Self {
+        self.limited = true;
+        self
+    }
+
+    pub const fn storage(mut self) -> Self {
+        self.storage = true;
+        self
+    }
+
+    pub const fn problems(mut self, problems: &'static [&'static ProblemCode]) -> Self {
+        self.problems = problems;
+        self
+    }
+
+    /// Every error answer the route can give: the generic ones its fields imply, then
+    /// its own `problems`.
+    pub fn problem_answers(&self) -> Vec<&'static ProblemCode> {
+        use super::problem as p;
+        let body = self.body != Body::None;
+        let generic: [(&'static ProblemCode, bool); 9] = [
+            (&p::MALFORMED_BODY, body),
+            (&p::NOT_AUTHENTICATED, self.auth == Auth::User),
+            (&p::INVALID_TOKEN, self.auth != Auth::None),
+            (&p::PAYLOAD_TOO_LARGE, self.method != "GET"),
+            (&p::UNSUPPORTED_MEDIA_TYPE, body),
+            (&p::VALIDATION_ERROR, body),
+            (&p::RATE_LIMITED, self.limited),
+            (&p::INTERNAL_ERROR, true),
+            (&p::DEPENDENCY_UNAVAILABLE, self.storage || self.limited),
+        ];
+        let mut answers: Vec<&'static ProblemCode> = generic
+            .into_iter()
+            .filter(|(_, applies)| *applies)
+            .map(|(code, _)| code)
+            .collect();
+        answers.extend(self.problems.iter().copied());
+        answers
+    }
+
+    /// Whether `error` is among the answers this route documents.
+    pub fn documents(&self, error: &ProblemCode) -> bool {
+        self.problem_answers()
+            .iter()
+            .any(|code| code.status == error.status && code.code == error.code)
+    }
+}
+
+/// A rate limit a capability takes tokens from: its counter name (the prefix of its
+/// keys), the variable that configures it and its default as `LIMIT/SECONDS`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LimitSpec {
+    pub name: &'static str,
+    pub var: &'static str,
+    pub default: &'static str,
+}
+
+/// A capability's settings section, read once per isolate; handlers get it back with
+/// `ctx.settings::<T>()`.
+pub type SettingsReader = fn(&Vars<'_>, &Config) -> Result<Box<dyn Any>, ConfigError>;
+
+/// What a capability registers. `app.rs` mounts one line per feature.
+pub struct Feature {
+    pub name: &'static str,
+    pub routes: &'static [Route],
+    pub limits: &'static [&'static LimitSpec],
+    pub mails: &'static [&'static MailKind],
+    pub settings: Option<SettingsReader>,
+    /// The feature's operations and schemas (`#[utoipa::path]` on its handlers), for the
+    /// OpenAPI document; built natively only, so the generator never ships in the Worker.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
+}
+
+/// Every feature's settings section, by type.
+#[derive(Default)]
+pub struct Settings(Vec<Box<dyn Any>>);
+
+impl Settings {
+    pub fn get<T: 'static>(&self) -> &T {
+        self.0
+            .iter()
+            .find_map(|section| section.downcast_ref::<T>())
+            .unwrap_or_else(|| panic!("no feature registered the settings {}", std::any::type_name::<T>()))
+    }
+
+    pub fn insert(&mut self, section: Box<dyn Any>) {
+        self.0.push(section);
+    }
+}
+
+/// The configured policy of every registered limit.
+#[derive(Debug, Clone, Default)]
+pub struct Limits(Vec<(&'static str, Policy)>);
+
+impl Limits {
+    pub fn from_vars(specs: &[&'static LimitSpec], vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let policies = specs
+            .iter()
+            .map(|spec| {
+                let raw = vars.or(spec.var, spec.default);
+                Policy::parse(&raw)
+                    .map(|policy| (spec.name, policy))
+                    .map_err(|e| super::config::invalid(spec.var, e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self(policies))
+    }
+
+    pub fn policy(&self, spec: &LimitSpec) -> Policy {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == spec.name)
+            .map(|(_, policy)| *policy)
+            .unwrap_or_else(|| panic!("limit {} is not registered by any feature", spec.name))
+    }
+}
+
+/// Per-isolate state: configuration, the keys derived from it, every feature's settings
+/// and every limit's policy, built once.
+pub struct AppState {
+    pub config: Config,
+    pub digester: SecretDigester,
+    pub settings: Settings,
+    pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(features: &[&Feature], vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let config = Config::from_vars(vars)?;
+        let mut settings = Settings::default();
+        for read in features.iter().filter_map(|f| f.settings) {
+            settings.insert(read(vars, &config)?);
+        }
+        let specs: Vec<&'static LimitSpec> = features.iter().flat_map(|f| f.limits.iter().copied()).collect();
+        Ok(Self {
+            digester: SecretDigester::new(config.secret_key.expose().as_bytes()),
+            limits: Limits::from_vars(&specs, vars)?,
+            settings,
+            config,
+        })
+    }
+}
+
+/// The aggregated metrics of every isolate, as the metrics store keeps them (JSON).
+#[async_trait(?Send)]
+pub trait MetricsSource {
+    async fn snapshot(&self) -> Result<String, String>;
+}
+
+/// The per-request adapters, supplied by the Worker entry (or by tests).
+pub struct Services<'a> {
+    pub db: &'a dyn Database,
+    pub outbox: &'a dyn Outbox,
+    pub clock: &'a dyn Clock,
+    pub limiter: &'a dyn RateLimiter,
+    pub metrics: &'a dyn MetricsSource,
+}
+
+/// What a handler sees of its request's surroundings.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub digester: &'a SecretDigester,
+    pub db: &'a dyn Database,
+    pub outbox: &'a dyn Outbox,
+    pub clock: &'a dyn Clock,
+    pub limiter: &'a dyn RateLimiter,
+    pub metrics: &'a dyn MetricsSource,
+    pub events: &'a dyn EventSink,
+    pub request_id: &'a str,
+    /// `CF-Connecting-IP`, as Cloudflare reports the caller.
+    pub client_ip: Option<&'a str>,
+    settings: &'a Settings,
+    limits: &'a Limits,
+    /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
+    quota: Cell<Option<(u32, u32)>>,
+    /// The authenticated user, once known, for the log line.
+    user_id: RefCell<Option<String>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        state: &'a AppState,
+        services: &'a Services<'a>,
+        events: &'a dyn EventSink,
+        request_id: &'a str,
+        client_ip: Option<&'a str>,
+    ) -> Self {
+        Self {
+            config: &state.config,
+            digester: &state.digester,
+            db: services.db,
+            outbox: services.outbox,
+            clock: services.clock,
+            limiter: services.limiter,
+            metrics: services.metrics,
+            events,
+            request_id,
+            client_ip,
+            settings: &state.settings,
+            limits: &state.limits,
+            quota: Cell::new(None),
+            user_id: RefCell::new(None),
+        }
+    }
+
+    /// A feature's settings section.
+    pub fn settings<T: 'static>(&self) -> &'a T {
+        self.settings.get::<T>()
+    }
+
+    pub fn policy(&self, limit: &LimitSpec) -> Policy {
+        self.limits.policy(limit)
+    }
+
+    pub fn emit(&self, event: AuthEvent) {
+        self.events.emit(event);
+    }
+
+    /// Takes one token from each `(limit, subject)` counter, in order; stops at the first
+    /// refusal (429 with `Retry-After`). The tightest one met becomes `X-RateLimit-*`.
+    pub async fn enforce(&self, checks: &[(&LimitSpec, &str)]) -> Result<(), ApiError> {
+        for (limit, subject) in checks {
+            let key = format!("{}:{subject}", limit.name);
+            let decision = self.limiter.take(&key, self.policy(limit)).await?;
+            let tighter = self
+                .quota
+                .get()
+                .is_none_or(|(_, remaining)| decision.remaining < remaining);
+            if tighter {
+                self.quota.set(Some((decision.limit, decision.remaining)));
+            }
+            if !decision.allowed {
+                return Err(ApiError::rate_limited(decision.retry_after_seconds));
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller's IP as a counter subject.
+    pub fn ip(&self) -> &str {
+        self.client_ip.unwrap_or("unknown")
+    }
+
+    /// A counter subject for an email or token that does not reveal it.
+    pub fn pseudonym(&self, value: &str) -> String {
+        self.digester.pseudonym(value)
+    }
+
+    /// Names the authenticated user in the request's log line.
+    pub fn identify(&self, user_id: &str) {
+        self.user_id.replace(Some(user_id.to_owned()));
+    }
+
+    pub fn user_id(&self) -> Option<String> {
+        self.user_id.borrow().clone()
+    }
+
+    pub fn quota(&self) -> Option<(u32, u32)> {
+        self.quota.get()
+    }
+}

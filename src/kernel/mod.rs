@@ -1,0 +1,23 @@
+//! Plain shared types every capability uses: ids and time, email addresses, passwords,
+//! one-time secrets, configuration, typed events, problem codes, mail as data, the SQL
+//! port, HTTP as data and the feature contract. Nothing here knows it runs in a Worker,
+//! and nothing here knows any capability.
+
+pub mod config;
+pub mod email;
+pub mod events;
+pub mod feature;
+pub mod ids;
+pub mod mail;
+pub mod password;
+pub mod problem;
+pub mod secrets;
+pub mod sql;
+pub mod web;
+
+#[cfg(test)]
+pub mod testing;
+
+pub use email::EmailAddress;
+pub use ids::{Clock, SessionId, UnixSeconds, UserId};
+pub use password::Password;

@@ -1,0 +1,233 @@
+//! What native tests of any capability run on: the real SQL on an in-memory SQLite (with
+//! every D1 migration applied), a fixed clock, a recording outbox, the counters' own
+//! arithmetic, and a `TestWorld` that builds a handler context from a list of features.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use async_trait::async_trait;
+
+use super::config::{test_var, Vars};
+use super::events::{AuthEvent, EventLog};
+use super::feature::{AppState, Ctx, Feature, MetricsSource, Services};
+use super::ids::{Clock, UnixSeconds};
+use super::mail::{Mail, Outbox};
+use super::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
+use crate::rate_limit::MemoryLimiter;
+
+/// An in-memory SQLite database with `migrations/d1` applied: the statements the D1
+/// executor would run, on the same engine.
+pub struct SqliteDatabase {
+    connection: RefCell<rusqlite::Connection>,
+}
+
+impl Default for SqliteDatabase {
+    fn default() -> Self {
+        let connection = rusqlite::Connection::open_in_memory().expect("SQLite opens in memory");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/d1");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("migrations/d1 exists")
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        files.sort();
+        for file in files {
+            let sql = std::fs::read_to_string(&file).unwrap();
+            connection
+                .execute_batch(&sql)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        }
+        Self {
+            connection: RefCell::new(connection),
+        }
+    }
+}
+
+impl SqliteDatabase {
+    fn run_one(connection: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        if sql.is_empty() {
+            return Ok(Rows::default());
+        }
+        let mut statement = connection.prepare(sql).map_err(db_error)?;
+        let names: Vec<String> = statement.column_names().iter().map(|n| n.to_string()).collect();
+        let values = params.iter().map(|value| match value {
+            Value::Null => rusqlite::types::Value::Null,
+            Value::Int(i) => rusqlite::types::Value::Integer(*i),
+            Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            Value::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+        });
+        let mut found = statement.query(rusqlite::params_from_iter(values)).map_err(db_error)?;
+        let mut rows = Vec::new();
+        while let Some(row) = found.next().map_err(db_error)? {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                use rusqlite::types::ValueRef;
+                let value = match row.get_ref(i).map_err(db_error)? {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Real(f) => f.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(_) => return Err(DbError::Store(StoreError("blob column".into()))),
+                };
+                object.insert(name.clone(), value);
+            }
+            rows.push(serde_json::Value::Object(object));
+        }
+        drop(found);
+        Ok(Rows {
+            rows,
+            changes: connection.changes(),
+        })
+    }
+}
+
+fn db_error(error: rusqlite::Error) -> DbError {
+    let text = error.to_string();
+    match text.strip_prefix("UNIQUE constraint failed: ") {
+        Some(index) => DbError::Unique(index.to_owned()),
+        None => DbError::Store(StoreError(format!("SQLite: {text}"))),
+    }
+}
+
+#[async_trait(?Send)]
+impl Database for SqliteDatabase {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn run(&self, sql: &Sql, params: &[Value]) -> Result<Rows, DbError> {
+        Self::run_one(&self.connection.borrow(), sql.sqlite, params)
+    }
+
+    async fn batch(&self, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
+        let mut connection = self.connection.borrow_mut();
+        let transaction = connection.transaction().map_err(db_error)?;
+        let results = statements
+            .iter()
+            .map(|s| Self::run_one(&transaction, s.sql.sqlite, &s.params))
+            .collect::<Result<Vec<_>, _>>()?;
+        transaction.commit().map_err(db_error)?;
+        Ok(results)
+    }
+}
+
+/// A clock that moves only when told.
+pub struct FixedClock(Cell<UnixSeconds>);
+
+impl FixedClock {
+    pub fn at(now: UnixSeconds) -> Self {
+        Self(Cell::new(now))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.set(self.0.get() + seconds);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> UnixSeconds {
+        self.0.get()
+    }
+}
+
+/// Keeps every mail sent, in order.
+#[derive(Default)]
+pub struct RecordingOutbox(RefCell<Vec<Mail>>);
+
+impl Outbox for RecordingOutbox {
+    fn send(&self, mail: Mail) {
+        self.0.borrow_mut().push(mail);
+    }
+}
+
+impl RecordingOutbox {
+    pub fn to(&self, recipient: &str) -> Vec<Mail> {
+        self.0.borrow().iter().filter(|m| m.to == recipient).cloned().collect()
+    }
+
+    pub fn all(&self) -> Vec<Mail> {
+        self.0.borrow().clone()
+    }
+}
+
+/// A metrics store holding nothing.
+pub struct NoMetrics;
+
+#[async_trait(?Send)]
+impl MetricsSource for NoMetrics {
+    async fn snapshot(&self) -> Result<String, String> {
+        Ok("{}".into())
+    }
+}
+
+pub const T0: UnixSeconds = 1_800_000_000;
+
+/// A handler context over real SQL, for the features given (their settings and limits).
+pub struct TestWorld {
+    pub state: AppState,
+    pub db: SqliteDatabase,
+    pub outbox: RecordingOutbox,
+    pub clock: Rc<FixedClock>,
+    pub limiter: MemoryLimiter,
+    pub events: EventLog,
+}
+
+impl TestWorld {
+    pub fn new(features: &[&Feature]) -> Self {
+        Self::with_vars(features, &test_var)
+    }
+
+    pub fn with_vars(features: &[&Feature], read: &dyn Fn(&str) -> Option<String>) -> Self {
+        let clock = Rc::new(FixedClock::at(T0));
+        let limiter_clock = clock.clone();
+        Self {
+            state: AppState::new(features, &Vars::new(read)).expect("the test configuration is valid"),
+            db: SqliteDatabase::default(),
+            outbox: RecordingOutbox::default(),
+            limiter: MemoryLimiter::new(Rc::new(move || limiter_clock.now() * 1000)),
+            clock,
+            events: EventLog::default(),
+        }
+    }
+
+    /// The world's adapters, as the Worker entry would pass them.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            db: &self.db,
+            outbox: &self.outbox,
+            clock: &*self.clock,
+            limiter: &self.limiter,
+            metrics: &NoMetrics,
+        }
+    }
+
+    /// Runs `f` with a fresh request context, as a handler would see it.
+    pub fn with_ctx<T>(&self, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
+        let services = self.services();
+        let ctx = Ctx::new(&self.state, &services, &self.events, "test-request", Some("192.0.2.1"));
+        f(&ctx)
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+    }
+
+    pub fn events(&self) -> Vec<AuthEvent> {
+        self.events.take()
+    }
+
+    /// Rows of a query on the test database.
+    pub fn query(&self, sql: &str) -> Vec<serde_json::Value> {
+        pollster::block_on(self.db.run(&Sql::new(leak(sql), ""), &[]))
+            .unwrap()
+            .rows
+    }
+}
+
+fn leak(sql: &str) -> &'static str {
+    Box::leak(sql.to_owned().into_boxed_str())
+}

@@ -1,0 +1,145 @@
+//! The Worker entry: builds the per-isolate state and the per-request adapters, hands the
+//! request to `app::handle`, then records, logs and flushes. Wiring only.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use worker::{event, Context, Env};
+
+use super::convert::{from_worker, to_worker};
+use super::d1::D1;
+use super::limiter::DurableLimiter;
+use super::metrics::{self, DurableMetrics};
+use super::outbox::WaitUntilOutbox;
+use super::report::{self, SentryReporter};
+use super::{log_json, now_ms, panic, WorkerClock};
+use crate::app;
+use crate::http::Handled;
+use crate::kernel::config::{ConfigError, DatabaseBackend};
+use crate::kernel::feature::{AppState, Services};
+use crate::kernel::problem::ApiError;
+use crate::kernel::sql::Database;
+
+thread_local! {
+    /// Configuration, derived keys and every feature's settings, built once per isolate.
+    static STATE: OnceCell<Result<Rc<AppState>, ConfigError>> = const { OnceCell::new() };
+}
+
+fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
+    STATE.with(|cell| {
+        cell.get_or_init(|| {
+            let read = |name: &str| {
+                env.var(name)
+                    .map(|v| v.to_string())
+                    .or_else(|_| env.secret(name).map(|s| s.to_string()))
+                    .ok()
+            };
+            app::state(&read).map(Rc::new)
+        })
+        .clone()
+    })
+}
+
+/// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
+fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
+    let backend = state
+        .config
+        .database_backend
+        .unwrap_or_else(|| match env.hyperdrive("HYPERDRIVE") {
+            Ok(_) => DatabaseBackend::Postgres,
+            Err(_) => DatabaseBackend::D1,
+        });
+    match backend {
+        DatabaseBackend::D1 => Ok(Box::new(D1::new(env.d1("DB")))),
+        #[cfg(feature = "postgres")]
+        DatabaseBackend::Postgres => Ok(Box::new(super::postgres::Postgres::new(env.hyperdrive("HYPERDRIVE")))),
+        // A HYPERDRIVE binding means the data is in Postgres: never fall back to D1 silently.
+        #[cfg(not(feature = "postgres"))]
+        DatabaseBackend::Postgres => Err(ConfigError::Invalid {
+            name: "HYPERDRIVE",
+            reason: crate::kernel::config::NO_POSTGRES.to_owned(),
+        }),
+    }
+}
+
+/// The answer while the configuration is unusable; the log line names the variable.
+fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+    log_json(
+        serde_json::json!({ "level": "error", "message": "configuration is invalid", "error": error.to_string() }),
+    );
+    to_worker(ApiError::internal_cause(error).into_response())
+}
+
+#[event(fetch)]
+pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
+    let started = now_ms();
+    let state = match state(&env) {
+        Ok(state) => state,
+        // Refuse to run with a weak or missing key, or any other bad variable.
+        Err(error) => return misconfigured(&error),
+    };
+    metrics::bind(&env);
+    let mut request = match from_worker(req).await {
+        Ok(request) => request,
+        Err(response) => return to_worker(response),
+    };
+    let request_id = crate::http::request_id(&request);
+    request.headers.retain(|(name, _)| name != "x-request-id");
+    request.headers.push(("x-request-id".into(), request_id.clone()));
+    let ctx = Rc::new(ctx);
+    panic::install_hook();
+    panic::enter(&state, &request, &request_id);
+    for envelope in panic::take_pending() {
+        let config = state.config.clone();
+        ctx.wait_until(async move { report::send(&config, envelope).await });
+    }
+    let db = match database(&state, &env) {
+        Ok(db) => db,
+        Err(error) => return misconfigured(&error),
+    };
+    let outbox = WaitUntilOutbox {
+        ctx: ctx.clone(),
+        state: state.clone(),
+        request_id: request_id.clone(),
+    };
+    let reporter = SentryReporter {
+        ctx: ctx.clone(),
+        state: state.clone(),
+    };
+    let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
+    let services = Services {
+        db: &*db,
+        outbox: &outbox,
+        clock: &WorkerClock,
+        limiter: &limiter,
+        metrics: &DurableMetrics,
+    };
+    let method = request.method.clone();
+    let handled = app::handle(request, &state, &services, &reporter).await;
+    record(&method, &handled, now_ms().saturating_sub(started));
+    ctx.wait_until(metrics::flush_soon());
+    to_worker(handled.response)
+}
+
+/// Metrics and the request's log line.
+fn record(method: &str, handled: &Handled, elapsed_ms: u64) {
+    metrics::record_request(method, handled.route, handled.response.status, elapsed_ms);
+    handled.events.iter().for_each(metrics::record_event);
+    if handled.undocumented {
+        // A route answered what its registration does not list: the OpenAPI document is wrong.
+        log_json(serde_json::json!({
+            "level": "error", "message": "undocumented answer", "request_id": handled.request_id,
+            "method": method, "route": handled.route, "status": handled.response.status, "outcome": handled.outcome,
+        }));
+    }
+    log_json(serde_json::json!({
+        "level": "info",
+        "request_id": handled.request_id,
+        "method": method,
+        "route": handled.route,
+        "status": handled.response.status,
+        "duration_ms": elapsed_ms,
+        "user_id": handled.user_id,
+        "outcome": handled.outcome,
+    }));
+}

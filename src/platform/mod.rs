@@ -1,0 +1,41 @@
+//! The platform edge, the only code that imports `worker`: the fetch entry, request and
+//! response conversions, the D1 and Postgres executors, the Durable Objects (rate-limit
+//! counters, the metrics aggregate), deferred mail, metrics flushing, error reports,
+//! panic capture and logs.
+
+mod aggregator;
+mod convert;
+mod counter;
+mod d1;
+mod entry;
+mod limiter;
+mod metrics;
+mod outbox;
+mod panic;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod report;
+
+pub use aggregator::MetricsAggregator;
+pub use counter::RateLimitCounter;
+
+use worker::Date;
+
+use crate::kernel::{Clock, UnixSeconds};
+
+pub fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+/// One JSON object per line, readable with `wrangler tail`.
+pub fn log_json(value: serde_json::Value) {
+    worker::console_log!("{value}");
+}
+
+pub struct WorkerClock;
+
+impl Clock for WorkerClock {
+    fn now(&self) -> UnixSeconds {
+        (now_ms() / 1000) as UnixSeconds
+    }
+}

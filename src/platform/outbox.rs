@@ -1,0 +1,78 @@
+//! Mail delivery after the response (`waitUntil`), through SendGrid over `Fetch`.
+
+use std::rc::Rc;
+
+use async_trait::async_trait;
+use wasm_bindgen::JsValue;
+use worker::{Context, Fetch, Headers, Method, RequestInit};
+
+use super::{log_json, metrics, report};
+use crate::delivery::sendgrid;
+use crate::kernel::events::AuthEvent;
+use crate::kernel::feature::AppState;
+use crate::kernel::mail::{Mail, Outbox};
+
+/// Delivers mail after the response is sent. Without `SENDGRID_API_KEY` (local
+/// development), the rendered mail goes to the log instead.
+pub struct WaitUntilOutbox {
+    pub ctx: Rc<Context>,
+    pub state: Rc<AppState>,
+    pub request_id: String,
+}
+
+impl Outbox for WaitUntilOutbox {
+    fn send(&self, mail: Mail) {
+        let (state, request_id) = (self.state.clone(), self.request_id.clone());
+        self.ctx.wait_until(async move {
+            let config = &state.config;
+            let kind = mail.kind.name;
+            let rendered = mail.render(&config.app_name);
+            let Some(key) = &config.sendgrid_api_key else {
+                log_json(serde_json::json!({
+                    "level": "info", "message": "mail (no SENDGRID_API_KEY, not sent)", "request_id": request_id,
+                    "kind": kind, "to": rendered.to, "subject": rendered.subject, "text": rendered.text,
+                }));
+                return;
+            };
+            match sendgrid::send(&FetchTransport, config, key.expose(), &rendered).await {
+                Ok(()) => {
+                    metrics::record_event(&AuthEvent::MailSent { kind });
+                    log_json(serde_json::json!({ "level": "info", "message": "mail sent", "kind": kind, "request_id": request_id }));
+                }
+                Err(error) => {
+                    metrics::record_event(&AuthEvent::MailFailed { kind });
+                    let cause = format!("mail {kind} failed: {error}");
+                    report::dependency_failure(config, &request_id, "mail", &cause).await;
+                }
+            }
+            metrics::flush_soon().await;
+        });
+    }
+}
+
+struct FetchTransport;
+
+#[async_trait(?Send)]
+impl sendgrid::Transport for FetchTransport {
+    async fn post_json(&self, url: &str, bearer: &str, body: String) -> Result<(u16, String), String> {
+        let headers = Headers::new();
+        headers
+            .set("Authorization", &format!("Bearer {bearer}"))
+            .map_err(|e| e.to_string())?;
+        headers
+            .set("Content-Type", "application/json")
+            .map_err(|e| e.to_string())?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from_str(&body)));
+        let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+        let mut response = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
+        let text = response.text().await.unwrap_or_default();
+        Ok((response.status_code(), text))
+    }
+
+    async fn sleep_ms(&self, ms: u32) {
+        worker::Delay::from(std::time::Duration::from_millis(ms.into())).await;
+    }
+}

@@ -1,0 +1,365 @@
+//! `spawn_app()` and the client the tests use: the real Worker (started by `worker.rs`),
+//! the fakes, and direct access to the instance's database for arranging and inspecting rows.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::fake_sendgrid::FakeSendGrid;
+use super::fake_sentry::FakeSentry;
+use super::postgres::Cluster;
+use super::worker::{start_worker_with, wrangler, Worker};
+
+pub const PREFIX: &str = "/balance_hub";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const FRONTEND_URL: &str = "http://frontend.test";
+pub const ALLOWED_ORIGIN: &str = "http://allowed.test";
+pub const BCRYPT_COST: u32 = 4;
+pub const LOCKOUT_FREE_ATTEMPTS: u32 = 10;
+pub const METRICS_TOKEN: &str = "e2e-metrics-token";
+/// Logins per account on the test instance: a burst of 40, then one per 15 s.
+pub const LOGIN_ACCOUNT_LIMIT: &str = "40/600";
+
+/// The instance's database, reached without the Worker.
+pub enum Database {
+    D1 { state_dir: PathBuf },
+    Postgres(Arc<Cluster>),
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub sendgrid: FakeSendGrid,
+    pub sentry: FakeSentry,
+    pub database: Database,
+    pub log_file: PathBuf,
+    agent: ureq::Agent,
+    /// Requests share it; direct database access takes it alone (local D1 is one SQLite
+    /// file: a second writer would meet SQLITE_BUSY), and so does stopping the database.
+    gate: RwLock<()>,
+}
+
+/// Every instance started, stopped by `stop_all` (main calls it, pass or fail).
+static WORKERS: Mutex<Vec<Worker>> = Mutex::new(Vec::new());
+static LOGS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static SHARED: OnceLock<&'static TestApp> = OnceLock::new();
+static ISOLATED: Mutex<Option<HashMap<&'static str, &'static TestApp>>> = Mutex::new(None);
+
+fn launch() -> &'static TestApp {
+    let (worker, app) = start_worker_with(&[]);
+    WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
+    LOGS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(app.log_file.clone());
+    Box::leak(Box::new(app))
+}
+
+/// The Worker most tests share, with the test configuration; started before the first test.
+pub fn spawn_app() -> &'static TestApp {
+    SHARED.get_or_init(launch)
+}
+
+/// A Worker of its own for the tests of `group`, started on their first call: for tests
+/// that read global counters, or trap the instance on purpose.
+pub fn spawn_isolated_app(group: &'static str) -> &'static TestApp {
+    let mut isolated = ISOLATED.lock().unwrap_or_else(|e| e.into_inner());
+    isolated
+        .get_or_insert_with(HashMap::new)
+        .entry(group)
+        .or_insert_with(launch)
+}
+
+/// The log of every instance started so far.
+pub fn logs() -> Vec<PathBuf> {
+    LOGS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Stops every instance and its database.
+pub fn stop_all() {
+    let workers = std::mem::take(&mut *WORKERS.lock().unwrap_or_else(|e| e.into_inner()));
+    drop(workers);
+}
+
+/// What a test needs of an answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        let problem = self.json();
+        assert_eq!(problem["code"], code, "body: {}", self.body);
+        assert_eq!(problem["status"], status);
+        assert!(problem["detail"].is_string() && problem["title"].is_string() && problem["type"].is_string());
+        problem
+    }
+}
+
+impl TestApp {
+    pub fn new(
+        address: String,
+        sendgrid: FakeSendGrid,
+        sentry: FakeSentry,
+        database: Database,
+        log_file: PathBuf,
+    ) -> Self {
+        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+        Self {
+            address,
+            sendgrid,
+            sentry,
+            database,
+            log_file,
+            agent,
+            gate: RwLock::new(()),
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.agent.get(&self.url("/health")).call().is_ok()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Sends a request. Unless the test names one, each request comes from its own
+    /// `CF-Connecting-IP`, so per-IP limits only bite in the tests that aim at them.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        self.request_ungated(method, path, headers, body)
+    }
+
+    /// A request that does not wait for the gate: for the test that holds it.
+    pub fn request_ungated(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
+        let mut request = self.agent.request(method, &self.url(path));
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("cf-connecting-ip"))
+        {
+            request = request.set("CF-Connecting-IP", &unique_ip());
+        }
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        let result = match body {
+            Some(bytes) => request.send_bytes(bytes),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{method} {path} failed: {e}"),
+        };
+        let status = response.status();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .flat_map(|name| {
+                response
+                    .all(&name)
+                    .into_iter()
+                    .map(move |v| (name.clone(), v.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Answer {
+            status,
+            headers,
+            body: response.into_string().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, &[], None)
+    }
+
+    pub fn get_with_token(&self, path: &str, token: &str) -> Answer {
+        self.request("GET", path, &[("Authorization", &format!("Bearer {token}"))], None)
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Answer {
+        self.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            Some(body.to_string().as_bytes()),
+        )
+    }
+
+    pub fn auth(&self, route: &str) -> String {
+        format!("{PREFIX}/auth/{route}")
+    }
+
+    pub fn register(&self, email: &str, password: &str) -> Answer {
+        self.post_json(
+            &self.auth("register"),
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+    }
+
+    pub fn verify(&self, email: &str, code: &str) -> Answer {
+        self.post_json(
+            &self.auth("verify-email"),
+            &serde_json::json!({ "email": email, "code": code }),
+        )
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> Answer {
+        self.post_json(
+            &self.auth("login"),
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+    }
+
+    /// Registers and verifies a fresh account; answers its email.
+    pub fn verified_user(&self, tag: &str) -> String {
+        let email = unique_email(tag);
+        assert_eq!(self.register(&email, PASSWORD).status, 201);
+        let code = self.sendgrid.latest_code(&email, 1);
+        assert_eq!(self.verify(&email, &code).status, 200);
+        email
+    }
+
+    /// A verified account, logged in: (email, access token).
+    pub fn logged_in_user(&self, tag: &str) -> (String, String) {
+        let email = self.verified_user(tag);
+        let answer = self.login(&email, PASSWORD);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        (email, answer.json()["access_token"].as_str().unwrap().to_owned())
+    }
+
+    /// Rows of a query written for each backend (D1 is SQLite; Postgres has its own types).
+    pub fn query(&self, d1_sql: &str, postgres_sql: &str) -> Vec<Value> {
+        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        match &self.database {
+            Database::D1 { state_dir } => d1_execute(state_dir, d1_sql),
+            Database::Postgres(cluster) => cluster.query(postgres_sql),
+        }
+    }
+
+    /// Runs a statement written for each backend.
+    pub fn execute(&self, d1_sql: &str, postgres_sql: &str) {
+        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        match &self.database {
+            Database::D1 { state_dir } => drop(d1_execute(state_dir, d1_sql)),
+            Database::Postgres(cluster) => cluster.execute(postgres_sql),
+        }
+    }
+
+    /// Makes every one-time token of `email`'s account look `seconds` older.
+    pub fn age_tokens(&self, email: &str, seconds: i64) {
+        self.execute(
+            &format!("UPDATE one_time_tokens SET created_at = created_at - {seconds} WHERE user_id = (SELECT id FROM users WHERE email = '{email}')"),
+            &format!("UPDATE one_time_tokens SET created_at = created_at - interval '{seconds} seconds' WHERE user_id = (SELECT id FROM users WHERE email = '{email}')"),
+        );
+    }
+
+    /// Expires the account's tokens of `purpose`.
+    pub fn expire_tokens(&self, email: &str, purpose: &str) {
+        let filter = format!("purpose = '{purpose}' AND user_id = (SELECT id FROM users WHERE email = '{email}')");
+        self.execute(
+            &format!("UPDATE one_time_tokens SET expires_at = 0 WHERE {filter}"),
+            &format!("UPDATE one_time_tokens SET expires_at = now() - interval '1 second' WHERE {filter}"),
+        );
+    }
+
+    /// Every stored one-time token of the account, all columns.
+    pub fn stored_tokens(&self, email: &str) -> Vec<Value> {
+        let sql =
+            format!("SELECT t.* FROM one_time_tokens t JOIN users u ON u.id = t.user_id WHERE u.email = '{email}'");
+        self.query(&sql, &sql)
+    }
+
+    pub fn password_hash(&self, email: &str) -> String {
+        let sql = format!("SELECT password_hash FROM users WHERE email = '{email}'");
+        self.query(&sql, &sql)[0]["password_hash"].as_str().unwrap().to_owned()
+    }
+
+    pub fn set_password_hash(&self, email: &str, hash: &str) {
+        let sql = format!("UPDATE users SET password_hash = '{hash}' WHERE email = '{email}'");
+        self.execute(&sql, &sql);
+    }
+
+    pub fn count_users(&self, email: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM users WHERE email = '{email}'");
+        self.query(&sql, &sql)[0]["n"].as_i64().unwrap()
+    }
+
+    /// Runs `during` with no other test's request in flight: they wait at the gate. Inside,
+    /// use `request_ungated`.
+    pub fn exclusively<T>(&self, during: impl FnOnce() -> T) -> T {
+        let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        during()
+    }
+
+    /// For the Postgres run: stops the database while `during` runs, with every other
+    /// test's requests held back, then starts it again.
+    pub fn with_database_stopped(&self, during: impl FnOnce()) {
+        let Database::Postgres(cluster) = &self.database else {
+            panic!("only the Postgres run can stop its database");
+        };
+        self.exclusively(|| {
+            cluster.stop_server();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
+            cluster.start_server();
+            if let Err(panic) = outcome {
+                std::panic::resume_unwind(panic);
+            }
+        });
+    }
+}
+
+fn d1_execute(state_dir: &std::path::Path, sql: &str) -> Vec<Value> {
+    let output = wrangler(state_dir)
+        .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+        .arg(state_dir.join("state"))
+        .args(["--command", sql])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "d1 execute failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).expect("d1 execute --json prints JSON");
+    json[0]["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// A fresh address per call, so tests never share accounts.
+pub fn unique_email(tag: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}.{}.{n}@example.com", std::process::id())
+}
+
+/// A documentation-range address (198.18.0.0/15) not used by any other request of the run.
+pub fn unique_ip() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(1);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("198.{}.{}.{}", 18 + (n >> 16) % 2, (n >> 8) & 0xff, n & 0xff)
+}

@@ -1,0 +1,10 @@
+//! The harness: Worker instances under `wrangler dev` (`worker`), their Postgres clusters
+//! (`postgres`), the fakes of SendGrid and Sentry, and the client the tests use (`app`).
+
+pub mod app;
+pub mod fake_sendgrid;
+pub mod fake_sentry;
+pub mod postgres;
+pub mod worker;
+
+pub use app::*;

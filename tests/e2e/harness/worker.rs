@@ -1,0 +1,221 @@
+//! Starts the real Worker under `wrangler dev` with its own fresh local state (D1, Durable
+//! Objects, and for the Postgres run a throwaway cluster) on a free port, pointed at the
+//! fake SendGrid and Sentry; stops all of it when the guard drops, pass or fail.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use super::app::{
+    Database, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, FRONTEND_URL, LOCKOUT_FREE_ATTEMPTS, LOGIN_ACCOUNT_LIMIT,
+    METRICS_TOKEN,
+};
+use super::fake_sendgrid::{self, FakeSendGrid};
+use super::fake_sentry::FakeSentry;
+use super::postgres::{self, Cluster};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The project's Wrangler, with the project's Node first on PATH.
+pub fn wrangler(state_dir: &Path) -> Command {
+    let root = root();
+    let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
+    let path = format!(
+        "{}:{}",
+        root.join(".tools/node/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    command
+        .current_dir(&root)
+        .env("PATH", path)
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("XDG_CONFIG_HOME", state_dir.join("config"));
+    command
+}
+
+/// Which database this run uses: `E2E_BACKEND=d1` (default) or `postgres`.
+pub fn backend() -> &'static str {
+    match std::env::var("E2E_BACKEND").as_deref() {
+        Ok("postgres") => "postgres",
+        Ok("d1") | Err(_) => "d1",
+        Ok(other) => panic!("E2E_BACKEND={other}: use d1 or postgres"),
+    }
+}
+
+/// Stops `wrangler dev` (its whole process group) and the database, then removes the
+/// state directory (kept with `E2E_KEEP_STATE=1`).
+pub struct Worker {
+    pub child: Child,
+    state_dir: PathBuf,
+    generated_config: Option<PathBuf>,
+    cluster: Option<Arc<Cluster>>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+        if let Some(cluster) = &self.cluster {
+            cluster.stop_server();
+        }
+        if let Some(config) = &self.generated_config {
+            let _ = std::fs::remove_file(config);
+        }
+        if std::env::var_os("E2E_KEEP_STATE").is_none() {
+            let _ = std::fs::remove_dir_all(&self.state_dir);
+        }
+    }
+}
+
+/// Starts a Worker whose variables are the test configuration overridden by `overrides`
+/// (the benchmark raises the limits and the bcrypt cost).
+pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
+    let root = root();
+    let sendgrid = FakeSendGrid::start();
+    let sentry = FakeSentry::start();
+    // One directory per instance: the benchmark runs two at once.
+    static INSTANCES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state_dir = std::env::temp_dir().join(format!("edge-auth-e2e-{}-{}-{instance}", backend(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&state_dir);
+    std::fs::create_dir_all(&state_dir).unwrap();
+    let persist = state_dir.join("state");
+
+    let (database, generated_config) = if backend() == "postgres" {
+        let bin = postgres::find_bin_dir().expect("Postgres is not installed (Debian: apt-get install postgresql)");
+        let cluster = Arc::new(Cluster::start(bin, &state_dir.join("postgres"), free_port(), &root));
+        let config = root.join(format!("wrangler.e2e-{}-{instance}.generated.toml", std::process::id()));
+        let status = Command::new("bash")
+            .arg(root.join("scripts/wrangler-postgres.sh"))
+            .arg(&config)
+            .arg(&cluster.url)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/wrangler-postgres.sh failed");
+        (Database::Postgres(cluster), Some(config))
+    } else {
+        let migrate = wrangler(&state_dir)
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(&persist)
+            .output()
+            .expect("wrangler runs (run `make setup` first)");
+        assert!(
+            migrate.status.success(),
+            "migrations failed: {}",
+            String::from_utf8_lossy(&migrate.stderr)
+        );
+        (
+            Database::D1 {
+                state_dir: state_dir.clone(),
+            },
+            None,
+        )
+    };
+
+    let port = free_port();
+    let secret: String = (0..48)
+        .map(|i| char::from(b'a' + ((std::process::id() as usize * 7 + i * 13) % 26) as u8))
+        .collect();
+    let mut vars = vec![
+        ("SECRET_KEY", secret),
+        ("BCRYPT_COST", BCRYPT_COST.to_string()),
+        ("SENDGRID_API_URL", sendgrid.url.clone()),
+        ("SENDGRID_API_KEY", fake_sendgrid::API_KEY.to_owned()),
+        ("SENTRY_DSN", sentry.dsn.clone()),
+        ("FRONTEND_URL", FRONTEND_URL.to_owned()),
+        ("CORS_ORIGINS", ALLOWED_ORIGIN.to_owned()),
+        ("ENVIRONMENT", "e2e".to_owned()),
+        // Short windows and a small lockout, so limits can be met and outlived in seconds.
+        ("RATE_LIMIT_FORGET_EMAIL", "3/12".to_owned()),
+        ("RATE_LIMIT_VERIFY_ACCOUNT", "30/600".to_owned()),
+        ("RATE_LIMIT_USER_API", "20/60".to_owned()),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", LOGIN_ACCOUNT_LIMIT.to_owned()),
+        ("LOCKOUT_FREE_ATTEMPTS", LOCKOUT_FREE_ATTEMPTS.to_string()),
+        ("LOCKOUT_BASE_SECONDS", "1".to_owned()),
+        ("LOCKOUT_MAX_SECONDS", "4".to_owned()),
+        ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
+        ("FAULT_INJECTION", "true".to_owned()),
+    ];
+    for (name, value) in overrides {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name, value.clone()));
+    }
+    let log_file = state_dir.join("wrangler.log");
+    let log = std::fs::File::create(&log_file).unwrap();
+    let mut command = wrangler(&state_dir);
+    command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
+    if let Some(config) = &generated_config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .args([
+            "--inspector-port",
+            &free_port().to_string(),
+            "--show-interactive-dev-session=false",
+            "--persist-to",
+        ])
+        .arg(&persist);
+    for (name, value) in &vars {
+        command.arg("--var").arg(format!("{name}:{value}"));
+    }
+    use std::os::unix::process::CommandExt;
+    let child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("wrangler dev starts");
+    let mut worker = Worker {
+        child,
+        state_dir: state_dir.clone(),
+        generated_config,
+        cluster: match &database {
+            Database::Postgres(cluster) => Some(cluster.clone()),
+            Database::D1 { .. } => None,
+        },
+    };
+
+    let app = TestApp::new(
+        format!("http://127.0.0.1:{port}"),
+        sendgrid,
+        sentry,
+        database,
+        log_file.clone(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if let Ok(Some(status)) = worker.child.try_wait() {
+            panic!(
+                "wrangler dev exited ({status}):\n{}",
+                std::fs::read_to_string(&log_file).unwrap_or_default()
+            );
+        }
+        if app.is_healthy() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Worker did not answer /health:\n{}",
+            std::fs::read_to_string(&log_file).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (worker, app)
+}

@@ -1,0 +1,185 @@
+//! Login, tokens and sessions.
+
+use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+
+use crate::harness::{spawn_app, unique_email, BCRYPT_COST, PASSWORD};
+
+pub fn login_returns_a_token_and_an_http_only_cookie() {
+    let app = spawn_app();
+    let email = app.verified_user("login");
+    let answer = app.login(&email.to_uppercase(), PASSWORD);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 1800);
+    assert_eq!(body["user"]["email"], email);
+    assert_eq!(body["user"]["email_verified"], true);
+    assert!(body["user"].get("password_hash").is_none());
+    let cookie = answer.header("set-cookie").unwrap();
+    for attribute in ["access_token=", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let token = body["access_token"].as_str().unwrap();
+    assert_eq!(app.get_with_token(&app.auth("me"), token).json()["email"], email);
+}
+
+pub fn the_oauth2_form_logs_in_too() {
+    let app = spawn_app();
+    let email = app.verified_user("form");
+    let form = format!(
+        "username={}&password={}",
+        email.replace('@', "%40"),
+        PASSWORD.replace(' ', "+")
+    );
+    let answer = app.request(
+        "POST",
+        &app.auth("login"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(form.as_bytes()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.json()["access_token"].is_string());
+}
+
+pub fn unknown_email_and_wrong_password_look_alike() {
+    let app = spawn_app();
+    let email = app.verified_user("alike");
+    let unknown = unique_email("alike-unknown");
+    let timed = |email: &str| {
+        let started = Instant::now();
+        let answer = app.login(email, "wrong but long enough");
+        (answer, started.elapsed())
+    };
+    // Warm the dummy hash so the first unknown-email login is not the odd one out.
+    timed(&unknown);
+    let (wrong, _) = timed(&email);
+    let (missing, _) = timed(&unknown);
+    let problem = wrong.assert_problem(401, "invalid_credentials");
+    missing.assert_problem(401, "invalid_credentials");
+    assert_eq!(problem["detail"], missing.json()["detail"]);
+    // Both paths run one bcrypt verification; median of several runs to smooth noise.
+    let median = |email: &str| {
+        let mut times: Vec<_> = (0..5).map(|_| timed(email).1).collect();
+        times.sort();
+        times[2]
+    };
+    let (known, unknown_time) = (median(&email), median(&unknown));
+    let ratio =
+        known.as_secs_f64().max(unknown_time.as_secs_f64()) / known.as_secs_f64().min(unknown_time.as_secs_f64());
+    assert!(
+        ratio < 3.0,
+        "known {known:?} vs unknown {unknown_time:?} at cost {BCRYPT_COST}"
+    );
+}
+
+pub fn unverified_accounts_are_403_only_with_the_right_password() {
+    let app = spawn_app();
+    let email = unique_email("unverified");
+    app.register(&email, PASSWORD);
+    app.login(&email, PASSWORD).assert_problem(403, "email_not_verified");
+    app.login(&email, "wrong but long enough")
+        .assert_problem(401, "invalid_credentials");
+}
+
+pub fn forged_tokens_are_401() {
+    let app = spawn_app();
+    let (_, token) = app.logged_in_user("forged");
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let encode = |value: &serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let mut far_future = payload.clone();
+    far_future["exp"] = json!(4_000_000_000u64);
+    let mut other_user = payload.clone();
+    other_user["sub"] = json!("00000000-0000-4000-8000-000000000000");
+    let forged = [
+        format!("{}.{}.", encode(&json!({ "alg": "none", "typ": "JWT" })), parts[1]),
+        format!(
+            "{}.{}.{}",
+            encode(&json!({ "alg": "HS512", "typ": "JWT" })),
+            parts[1],
+            parts[2]
+        ),
+        format!("{}.{}.{}", parts[0], encode(&far_future), parts[2]),
+        format!("{}.{}.{}", parts[0], encode(&other_user), parts[2]),
+        format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode([0u8; 32])),
+        "garbage".to_owned(),
+        format!("{token}x"),
+    ];
+    for bad in forged {
+        app.get_with_token(&app.auth("me"), &bad)
+            .assert_problem(401, "invalid_token");
+    }
+    let missing = app.get(&app.auth("me"));
+    missing.assert_problem(401, "not_authenticated");
+    assert_eq!(missing.header("www-authenticate"), Some("Bearer"));
+}
+
+pub fn the_cookie_authenticates_me() {
+    let app = spawn_app();
+    let (email, token) = app.logged_in_user("cookie");
+    let answer = app.request(
+        "GET",
+        &app.auth("me"),
+        &[("Cookie", &format!("theme=dark; access_token={token}"))],
+        None,
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["email"], email);
+}
+
+pub fn logout_revokes_the_session() {
+    let app = spawn_app();
+    let (_, token) = app.logged_in_user("logout");
+    let answer = app.request(
+        "POST",
+        &app.auth("logout"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    );
+    assert_eq!(answer.status, 204);
+    assert!(answer.header("set-cookie").unwrap().contains("Max-Age=0"));
+    app.get_with_token(&app.auth("me"), &token)
+        .assert_problem(401, "invalid_token");
+    app.request(
+        "POST",
+        &app.auth("logout"),
+        &[("Authorization", &format!("Bearer {token}"))],
+        None,
+    )
+    .assert_problem(401, "invalid_token");
+}
+
+/// A hash of `PASSWORD` at cost 5 from another bcrypt implementation (`$2y$`), written
+/// straight into D1: it must verify, and be re-hashed at the configured cost on login.
+pub fn hashes_from_elsewhere_verify_and_are_upgraded() {
+    let app = spawn_app();
+    let email = app.verified_user("legacy");
+    let legacy = bcrypt::hash_with_result(PASSWORD, 5)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    app.set_password_hash(&email, &legacy);
+    assert_eq!(app.login(&email, PASSWORD).status, 200);
+    let hash = app.password_hash(&email);
+    assert!(
+        hash.starts_with(&format!("$2b$0{BCRYPT_COST}$")),
+        "not upgraded: {hash}"
+    );
+    assert_eq!(app.login(&email, PASSWORD).status, 200);
+}
+
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    crate::trials![
+        login_returns_a_token_and_an_http_only_cookie,
+        the_oauth2_form_logs_in_too,
+        unknown_email_and_wrong_password_look_alike,
+        unverified_accounts_are_403_only_with_the_right_password,
+        forged_tokens_are_401,
+        the_cookie_authenticates_me,
+        logout_revokes_the_session,
+        hashes_from_elsewhere_verify_and_are_upgraded,
+    ]
+}
