@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 
 use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
 
-use crate::rate_limit::policy::{Command, CounterState};
+use crate::rate_limit::counter::{Command, CounterState};
 
 const STATE_KEY: &str = "counter";
 

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{Method, ObjectNamespace, Request, RequestInit};
 
-use crate::rate_limit::policy::Command;
+use crate::rate_limit::counter::Command;
 use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
 
 pub struct DurableLimiter {

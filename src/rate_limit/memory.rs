@@ -8,7 +8,8 @@ use std::rc::Rc;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
-use super::policy::{Command, CounterState, Decision, Gate, LockoutPolicy, Policy};
+use super::counter::{Command, CounterState};
+use super::{Decision, Gate, LockoutPolicy, Policy};
 use super::{LimiterError, RateLimiter};
 
 pub struct MemoryLimiter {

@@ -1,16 +1,20 @@
-//! Exact rate limits and the login lockout, as plain Rust: the arithmetic (`policy`), the
-//! port the flows call (`RateLimiter`) and an in-process limiter running the same
-//! arithmetic for native tests (`memory`). The Worker keeps each counter in a Durable
+//! Exact rate limits and the login lockout, as plain Rust: the arithmetic (`gcra` buckets,
+//! the `lockout`, and the `counter` that applies both per key), the port the flows call
+//! (`RateLimiter`) and an in-process limiter running the same arithmetic for native tests
+//! (`memory`). The Worker keeps each counter in a Durable
 //! Object (`platform::counter`, reached through `platform::limiter`). Which limits exist is
 //! each capability's business: it registers them (`kernel::feature::LimitSpec`).
 
+pub mod counter;
+mod gcra;
+mod lockout;
 mod memory;
-pub mod policy;
 
 use async_trait::async_trait;
 
+pub use gcra::{Bucket, Decision, InvalidPolicy, Policy};
+pub use lockout::{Gate, Lockout, LockoutPolicy};
 pub use memory::MemoryLimiter;
-pub use policy::{Decision, Gate, LockoutPolicy, Policy};
 
 /// The rate limiter could not answer; limited routes then fail closed.
 #[derive(Debug, thiserror::Error)]

@@ -132,6 +132,17 @@ pub async fn complete(
         Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
         user.password_hash = rehashed;
     }
+    open_session(ctx, user, client, &lockout_key).await
+}
+
+/// Stores a new session for `user` and signs its token, while the lockout streak ends.
+async fn open_session(
+    ctx: &Ctx<'_>,
+    user: User,
+    client: ClientInfo,
+    lockout_key: &str,
+) -> Result<LoggedIn, LoginError> {
+    let now = ctx.clock.now();
     let tokens = &ctx.settings::<SessionsSettings>().tokens;
     let session = Session {
         id: SessionId(random_uuid()),
@@ -145,7 +156,7 @@ pub async fn complete(
     };
     let access_token = tokens.issue(&user.id, &session.id, now)?;
     let (ended, stored) = join(
-        ctx.limiter.login_succeeded(&lockout_key),
+        ctx.limiter.login_succeeded(lockout_key),
         Sessions(ctx.db).insert(&session),
     )
     .await;
