@@ -162,6 +162,12 @@ pub struct LimitSpec {
     pub default: &'static str,
 }
 
+impl LimitSpec {
+    pub const fn new(name: &'static str, var: &'static str, default: &'static str) -> Self {
+        Self { name, var, default }
+    }
+}
+
 /// A capability's settings section, read once per isolate; handlers get it back with
 /// `ctx.settings::<T>()`.
 pub type SettingsReader = fn(&Vars<'_>, &Config) -> Result<Box<dyn Any>, ConfigError>;

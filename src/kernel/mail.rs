@@ -2,6 +2,20 @@
 //! bodies from its `templates/` folder, compiled in) and builds `Mail` values with typed
 //! constructors; the outbox renders and delivers them off the response path.
 
+/// `mail_kind!("verification_code", "Your {{app_name}} code")`: the kind whose bodies are
+/// `templates/verification_code.txt` and `.html` beside the file that names it.
+#[macro_export]
+macro_rules! mail_kind {
+    ($name:literal, $subject:literal) => {
+        $crate::kernel::mail::MailKind {
+            name: $name,
+            subject: $subject,
+            text: include_str!(concat!("templates/", $name, ".txt")),
+            html: include_str!(concat!("templates/", $name, ".html")),
+        }
+    };
+}
+
 /// One kind of mail: the template name (also the kind logs and metrics name), the subject
 /// and the text and HTML bodies, with `{{name}}` placeholders.
 #[derive(Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::features::users::{FullName, UserBody};
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::ApiError;
 use crate::kernel::secrets::VerificationCode;
-use crate::kernel::web::{body, Fields, Message, Request, Response};
+use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
 
 pub const REGISTERED: &str = "If the address can be registered, a verification code is on its way. Check your inbox.";
 pub const RESENT: &str = "If the address belongs to an unverified account, a new verification code is on its way.";
@@ -42,7 +42,9 @@ pub struct VerifyEmailRequest {
     pub code: String,
 }
 
+// Documents the body `email_only` reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
 pub struct ResendRequest {
     pub email: String,
 }
@@ -98,10 +100,7 @@ pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiE
 ))]
 pub async fn resend_verification(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     ctx.enforce(&[(&RESEND_IP, ctx.ip())]).await?;
-    let input: ResendRequest = body::json(request)?;
-    let mut fields = Fields::default();
-    let email = fields.email("email", &input.email);
-    let email = fields.finish(|| email)?;
+    let email = email_only(request)?;
     ctx.enforce(&[(&RESEND_EMAIL, &ctx.pseudonym(email.as_str()))]).await?;
     register::resend_verification(ctx, &email).await?;
     Ok(Response::json(202, &Message::new(RESENT)))

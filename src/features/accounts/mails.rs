@@ -3,34 +3,18 @@
 use crate::kernel::feature::Ctx;
 use crate::kernel::mail::{Mail, MailKind};
 use crate::kernel::EmailAddress;
+use crate::mail_kind;
 
-pub const VERIFICATION_CODE: MailKind = MailKind {
-    name: "verification_code",
-    subject: "Your {{app_name}} verification code",
-    text: include_str!("templates/verification_code.txt"),
-    html: include_str!("templates/verification_code.html"),
-};
+pub const VERIFICATION_CODE: MailKind = mail_kind!("verification_code", "Your {{app_name}} verification code");
 
-pub const ACCOUNT_EXISTS: MailKind = MailKind {
-    name: "account_exists",
-    subject: "You already have a {{app_name}} account",
-    text: include_str!("templates/account_exists.txt"),
-    html: include_str!("templates/account_exists.html"),
-};
+pub const ACCOUNT_EXISTS: MailKind = mail_kind!("account_exists", "You already have a {{app_name}} account");
 
-pub const EMAIL_CHANGE_CODE: MailKind = MailKind {
-    name: "email_change_code",
-    subject: "Confirm your new {{app_name}} email address",
-    text: include_str!("templates/email_change_code.txt"),
-    html: include_str!("templates/email_change_code.html"),
-};
+pub const EMAIL_CHANGE_CODE: MailKind = mail_kind!("email_change_code", "Confirm your new {{app_name}} email address");
 
-pub const EMAIL_CHANGE_NOTICE: MailKind = MailKind {
-    name: "email_change_notice",
-    subject: "A change of your {{app_name}} email address was requested",
-    text: include_str!("templates/email_change_notice.txt"),
-    html: include_str!("templates/email_change_notice.html"),
-};
+pub const EMAIL_CHANGE_NOTICE: MailKind = mail_kind!(
+    "email_change_notice",
+    "A change of your {{app_name}} email address was requested"
+);
 
 /// A code for `kind` (a new account's or an email change's), valid `minutes`.
 pub fn code(kind: &'static MailKind, to: &str, code: &str, minutes: i64) -> Mail {

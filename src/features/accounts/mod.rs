@@ -28,16 +28,12 @@ pub const EMAIL_TAKEN: ProblemCode = ProblemCode::new(409, "email_taken", "Email
 pub const CURRENT_PASSWORD_REQUIRED: ProblemCode =
     ProblemCode::new(403, "current_password_required", "Current password required");
 
-const fn limit(name: &'static str, var: &'static str, default: &'static str) -> LimitSpec {
-    LimitSpec { name, var, default }
-}
-
-pub const REGISTER_IP: LimitSpec = limit("register-ip", "RATE_LIMIT_REGISTER_IP", "20/3600");
-pub const REGISTER_EMAIL: LimitSpec = limit("register-email", "RATE_LIMIT_REGISTER_EMAIL", "5/3600");
-pub const RESEND_IP: LimitSpec = limit("resend-ip", "RATE_LIMIT_RESEND_IP", "20/3600");
-pub const RESEND_EMAIL: LimitSpec = limit("resend-email", "RATE_LIMIT_RESEND_EMAIL", "5/3600");
-pub const VERIFY_IP: LimitSpec = limit("verify-ip", "RATE_LIMIT_VERIFY_IP", "30/600");
-pub const VERIFY_ACCOUNT: LimitSpec = limit("verify-account", "RATE_LIMIT_VERIFY_ACCOUNT", "10/600");
+pub const REGISTER_IP: LimitSpec = LimitSpec::new("register-ip", "RATE_LIMIT_REGISTER_IP", "20/3600");
+pub const REGISTER_EMAIL: LimitSpec = LimitSpec::new("register-email", "RATE_LIMIT_REGISTER_EMAIL", "5/3600");
+pub const RESEND_IP: LimitSpec = LimitSpec::new("resend-ip", "RATE_LIMIT_RESEND_IP", "20/3600");
+pub const RESEND_EMAIL: LimitSpec = LimitSpec::new("resend-email", "RATE_LIMIT_RESEND_EMAIL", "5/3600");
+pub const VERIFY_IP: LimitSpec = LimitSpec::new("verify-ip", "RATE_LIMIT_VERIFY_IP", "30/600");
+pub const VERIFY_ACCOUNT: LimitSpec = LimitSpec::new("verify-account", "RATE_LIMIT_VERIFY_ACCOUNT", "10/600");
 
 /// `EMAIL_VERIFICATION_CODE_EXPIRY_MINUTES`: the life of a mailed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,16 +74,8 @@ pub async fn send_verification_code(ctx: &Ctx<'_>, user: &User) -> Result<bool, 
     let now = ctx.clock.now();
     let minutes = ctx.settings::<AccountsSettings>().code_minutes;
     let code = VerificationCode::generate();
-    let token = OneTimeToken {
-        id: random_uuid(),
-        user_id: user.id.clone(),
-        purpose: VERIFY_EMAIL,
-        digest: ctx.digester.digest(VERIFY_EMAIL.0, &user.id.0, code.expose()),
-        new_email: None,
-        created_at: now,
-        expires_at: now + minutes * 60,
-        attempts: 0,
-    };
+    let digest = ctx.digester.digest(VERIFY_EMAIL.0, &user.id.0, code.expose());
+    let token = OneTimeToken::issue(VERIFY_EMAIL, &user.id, digest, now, minutes * 60);
     let stored = OneTimeTokens(ctx.db)
         .replace(&token, Some(now - RESEND_COOLDOWN_SECONDS))
         .await?;

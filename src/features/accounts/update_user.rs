@@ -7,7 +7,7 @@ use crate::features::sessions::{Caller, Sessions};
 use crate::features::users::passwords::{self, HashError};
 use crate::features::users::{self, FullName, User, Users, UsersSettings};
 use crate::kernel::feature::Ctx;
-use crate::kernel::secrets::{random_uuid, VerificationCode};
+use crate::kernel::secrets::VerificationCode;
 use crate::kernel::sql::StoreError;
 use crate::kernel::{EmailAddress, Password, UnixSeconds};
 
@@ -77,15 +77,10 @@ async fn request_email_change(
     } else {
         let minutes = ctx.settings::<AccountsSettings>().code_minutes;
         let code = VerificationCode::generate();
+        let digest = ctx.digester.digest(CHANGE_EMAIL.0, &user.id.0, code.expose());
         let token = OneTimeToken {
-            id: random_uuid(),
-            user_id: user.id.clone(),
-            purpose: CHANGE_EMAIL,
-            digest: ctx.digester.digest(CHANGE_EMAIL.0, &user.id.0, code.expose()),
             new_email: Some(new_email.as_str().to_owned()),
-            created_at: now,
-            expires_at: now + minutes * 60,
-            attempts: 0,
+            ..OneTimeToken::issue(CHANGE_EMAIL, &user.id, digest, now, minutes * 60)
         };
         OneTimeTokens(ctx.db).replace(&token, None).await?;
         ctx.outbox.send(mails::code(

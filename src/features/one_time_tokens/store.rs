@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::Purpose;
+use crate::kernel::secrets::random_uuid;
 use crate::kernel::sql::{Database, Sql, Statement, StoreError, Value};
 use crate::kernel::{EmailAddress, UnixSeconds, UserId};
 
@@ -18,6 +19,22 @@ pub struct OneTimeToken {
     pub created_at: UnixSeconds,
     pub expires_at: UnixSeconds,
     pub attempts: i64,
+}
+
+impl OneTimeToken {
+    /// A fresh token of `purpose` for `user`, kept as `digest`, living `lifetime_seconds`.
+    pub fn issue(purpose: Purpose, user: &UserId, digest: String, now: UnixSeconds, lifetime_seconds: i64) -> Self {
+        Self {
+            id: random_uuid(),
+            user_id: user.clone(),
+            purpose,
+            digest,
+            new_email: None,
+            created_at: now,
+            expires_at: now + lifetime_seconds,
+            attempts: 0,
+        }
+    }
 }
 
 macro_rules! token_columns {
@@ -192,7 +209,7 @@ impl OneTimeTokens<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::users::{User, Users};
+    use crate::features::users::testing::insert_user;
     use crate::kernel::testing::SqliteDatabase;
 
     const CODE: Purpose = Purpose("verify_email");
@@ -213,16 +230,7 @@ mod tests {
 
     fn database() -> SqliteDatabase {
         let db = SqliteDatabase::default();
-        let user = User {
-            id: UserId("u1".into()),
-            email: "ada@example.com".into(),
-            full_name: None,
-            password_hash: "x".into(),
-            email_verified: false,
-            created_at: 0,
-            updated_at: 0,
-        };
-        pollster::block_on(Users(&db).insert(&user)).unwrap();
+        insert_user(&db, "u1", "ada@example.com", false);
         db
     }
 

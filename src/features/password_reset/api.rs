@@ -8,11 +8,13 @@ use super::{FORGET_EMAIL, FORGET_IP, INVALID_RESET_TOKEN, RESET_IP, RESET_TOKEN}
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::ApiError;
 use crate::kernel::secrets::OpaqueToken;
-use crate::kernel::web::{body, Fields, Message, Request, Response};
+use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
 
 pub const FORGET_SENT: &str = "If the address belongs to an account, a password reset link is on its way.";
 
+// Documents the body `email_only` reads.
 #[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
 pub struct ForgetPasswordRequest {
     pub email: String,
 }
@@ -29,10 +31,7 @@ pub struct ResetPasswordRequest {
 ))]
 pub async fn forget(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     ctx.enforce(&[(&FORGET_IP, ctx.ip())]).await?;
-    let input: ForgetPasswordRequest = body::json(request)?;
-    let mut fields = Fields::default();
-    let email = fields.email("email", &input.email);
-    let email = fields.finish(|| email)?;
+    let email = email_only(request)?;
     ctx.enforce(&[(&FORGET_EMAIL, &ctx.pseudonym(email.as_str()))]).await?;
     flow::forget_password(ctx, &email).await?;
     Ok(Response::json(202, &Message::new(FORGET_SENT)))

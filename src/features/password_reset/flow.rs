@@ -8,7 +8,7 @@ use crate::features::users::{self, Users, UsersSettings};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
 use crate::kernel::mail::Mail;
-use crate::kernel::secrets::{random_uuid, OpaqueToken};
+use crate::kernel::secrets::OpaqueToken;
 use crate::kernel::sql::StoreError;
 use crate::kernel::{EmailAddress, Password};
 
@@ -38,16 +38,8 @@ pub async fn forget_password(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<(), 
     let now = ctx.clock.now();
     let minutes = ctx.settings::<PasswordResetSettings>().link_minutes;
     let token = OpaqueToken::generate();
-    let stored = OneTimeToken {
-        id: random_uuid(),
-        user_id: user.id.clone(),
-        purpose: RESET_PASSWORD,
-        digest: ctx.digester.digest(RESET_PASSWORD.0, RESET_SUBJECT, token.expose()),
-        new_email: None,
-        created_at: now,
-        expires_at: now + minutes * 60,
-        attempts: 0,
-    };
+    let digest = ctx.digester.digest(RESET_PASSWORD.0, RESET_SUBJECT, token.expose());
+    let stored = OneTimeToken::issue(RESET_PASSWORD, &user.id, digest, now, minutes * 60);
     OneTimeTokens(ctx.db).replace(&stored, None).await?;
     ctx.outbox.send(
         Mail::new(&PASSWORD_RESET_LINK, user.email)

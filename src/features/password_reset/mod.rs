@@ -10,39 +10,19 @@ use crate::kernel::config::{Config, ConfigError, Vars};
 use crate::kernel::feature::{Body, Feature, LimitSpec, Route};
 use crate::kernel::mail::MailKind;
 use crate::kernel::problem::{ProblemCode, PASSWORD_TOO_COMMON};
+use crate::mail_kind;
 
 pub const RESET_PASSWORD: Purpose = Purpose("reset_password");
 
 /// An unknown, used or expired reset token (a 400: it was handed out, not presented to log in).
 pub const INVALID_RESET_TOKEN: ProblemCode = ProblemCode::new(400, "invalid_token", "Invalid reset token");
 
-pub const FORGET_IP: LimitSpec = LimitSpec {
-    name: "forget-ip",
-    var: "RATE_LIMIT_FORGET_IP",
-    default: "20/3600",
-};
-pub const FORGET_EMAIL: LimitSpec = LimitSpec {
-    name: "forget-email",
-    var: "RATE_LIMIT_FORGET_EMAIL",
-    default: "5/3600",
-};
-pub const RESET_IP: LimitSpec = LimitSpec {
-    name: "reset-ip",
-    var: "RATE_LIMIT_RESET_IP",
-    default: "20/3600",
-};
-pub const RESET_TOKEN: LimitSpec = LimitSpec {
-    name: "reset-token",
-    var: "RATE_LIMIT_RESET_TOKEN",
-    default: "5/600",
-};
+pub const FORGET_IP: LimitSpec = LimitSpec::new("forget-ip", "RATE_LIMIT_FORGET_IP", "20/3600");
+pub const FORGET_EMAIL: LimitSpec = LimitSpec::new("forget-email", "RATE_LIMIT_FORGET_EMAIL", "5/3600");
+pub const RESET_IP: LimitSpec = LimitSpec::new("reset-ip", "RATE_LIMIT_RESET_IP", "20/3600");
+pub const RESET_TOKEN: LimitSpec = LimitSpec::new("reset-token", "RATE_LIMIT_RESET_TOKEN", "5/600");
 
-pub const PASSWORD_RESET_LINK: MailKind = MailKind {
-    name: "password_reset",
-    subject: "Reset your {{app_name}} password",
-    text: include_str!("templates/password_reset.txt"),
-    html: include_str!("templates/password_reset.html"),
-};
+pub const PASSWORD_RESET_LINK: MailKind = mail_kind!("password_reset", "Reset your {{app_name}} password");
 
 /// `PASSWORD_RESET_EXPIRE_MINUTES`: the life of a reset link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

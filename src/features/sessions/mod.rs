@@ -19,35 +19,19 @@ use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route};
 use crate::kernel::mail::MailKind;
 use crate::kernel::problem::ProblemCode;
+use crate::mail_kind;
 use crate::rate_limit::LockoutPolicy;
 
 pub const INVALID_CREDENTIALS: ProblemCode = ProblemCode::new(401, "invalid_credentials", "Invalid credentials");
 pub const EMAIL_NOT_VERIFIED: ProblemCode = ProblemCode::new(403, "email_not_verified", "Email not verified");
 
-pub const LOGIN_IP: LimitSpec = LimitSpec {
-    name: "login-ip",
-    var: "RATE_LIMIT_LOGIN_IP",
-    default: "30/60",
-};
+pub const LOGIN_IP: LimitSpec = LimitSpec::new("login-ip", "RATE_LIMIT_LOGIN_IP", "30/60");
 /// Per account, whatever the IP; shares the account's counter with the lockout.
-pub const LOGIN_ACCOUNT: LimitSpec = LimitSpec {
-    name: "login-account",
-    var: "RATE_LIMIT_LOGIN_ACCOUNT",
-    default: "100/3600",
-};
+pub const LOGIN_ACCOUNT: LimitSpec = LimitSpec::new("login-account", "RATE_LIMIT_LOGIN_ACCOUNT", "100/3600");
 /// Every authenticated request, per user.
-pub const USER_API: LimitSpec = LimitSpec {
-    name: "user-api",
-    var: "RATE_LIMIT_USER_API",
-    default: "120/60",
-};
+pub const USER_API: LimitSpec = LimitSpec::new("user-api", "RATE_LIMIT_USER_API", "120/60");
 
-pub const ACCOUNT_LOCKED: MailKind = MailKind {
-    name: "account_locked",
-    subject: "Sign-in to your {{app_name}} account is paused",
-    text: include_str!("templates/account_locked.txt"),
-    html: include_str!("templates/account_locked.html"),
-};
+pub const ACCOUNT_LOCKED: MailKind = mail_kind!("account_locked", "Sign-in to your {{app_name}} account is paused");
 
 /// Tokens (`ALGORITHM`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_EXPIRE_MINUTES`) and
 /// the lockout (`LOCKOUT_FREE_ATTEMPTS`, `LOCKOUT_BASE_SECONDS`, `LOCKOUT_MAX_SECONDS`).

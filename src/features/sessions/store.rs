@@ -108,7 +108,7 @@ pub fn revoke_all_but(user: &UserId, keep: Option<&SessionId>, now: UnixSeconds)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::users::Users;
+    use crate::features::users::testing::insert_user;
     use crate::kernel::testing::SqliteDatabase;
 
     fn session(id: &str, expires_at: i64) -> Session {
@@ -125,18 +125,9 @@ mod tests {
     #[test]
     fn sessions_live_until_revoked_or_expired() {
         let db = SqliteDatabase::default();
-        let user = User {
-            id: UserId("u1".into()),
-            email: "ada@example.com".into(),
-            full_name: None,
-            password_hash: "x".into(),
-            email_verified: true,
-            created_at: 0,
-            updated_at: 0,
-        };
+        let user = insert_user(&db, "u1", "ada@example.com", true);
         let sessions = Sessions(&db);
         pollster::block_on(async {
-            Users(&db).insert(&user).await.unwrap();
             for id in ["s1", "s2", "s3"] {
                 sessions.insert(&session(id, 1000)).await.unwrap();
             }

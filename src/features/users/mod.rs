@@ -16,13 +16,9 @@ pub use store::{mark_email_verified, set_password_hash, UserRow, Users, WriteUse
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::feature::Feature;
 use crate::kernel::mail::{Mail, MailKind};
+use crate::mail_kind;
 
-pub const PASSWORD_CHANGED: MailKind = MailKind {
-    name: "password_changed",
-    subject: "Your {{app_name}} password was changed",
-    text: include_str!("templates/password_changed.txt"),
-    html: include_str!("templates/password_changed.html"),
-};
+pub const PASSWORD_CHANGED: MailKind = mail_kind!("password_changed", "Your {{app_name}} password was changed");
 
 /// Told to the owner whenever the password changes (by them, or by a reset).
 pub fn password_changed(to: &str) -> Mail {

@@ -40,6 +40,18 @@ impl Message {
     }
 }
 
+/// The body of routes that take only an address: `{"email": ...}`, parsed.
+pub fn email_only(request: &Request) -> Result<EmailAddress, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct EmailOnly {
+        email: String,
+    }
+    let input: EmailOnly = body::json(request)?;
+    let mut fields = Fields::default();
+    let email = fields.email("email", &input.email);
+    fields.finish(|| email)
+}
+
 /// Collects field errors while turning raw strings into domain values.
 #[derive(Default)]
 pub struct Fields {
