@@ -4,7 +4,7 @@ SHELL := bash
 ENV := . scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg bench bench-tools size openapi clean
+.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg bench bench-tools size openapi fuzz clean
 
 DB ?= d1
 
@@ -86,6 +86,11 @@ bench-tools:
 size: build
 	@bash scripts/build.sh postgres
 	@bash scripts/size.sh
+
+## Fuzzes the built Worker under `wrangler dev` against its own /openapi.json with
+## schemathesis (separate from `make test`; a few minutes; see scripts/fuzz.sh).
+fuzz: setup
+	@bash scripts/fuzz.sh
 
 clean:
 	rm -rf build build-postgres target .wrangler
