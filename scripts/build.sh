@@ -16,7 +16,7 @@ case "${1:-}" in
 esac
 out=$dir/index_bg.wasm
 if [ -f "$out" ] && [ -f "$dir/index.js" ] &&
-  [ -z "$(find src data public/docs.html openapi.json build.rs Cargo.toml Cargo.lock scripts/build.sh -newer "$out" -print -quit)" ]; then
+  [ -z "$(find src data openapi.json build.rs Cargo.toml Cargo.lock scripts/build.sh -newer "$out" -print -quit)" ]; then
   echo "build: up to date ($out)"
   exit 0
 fi

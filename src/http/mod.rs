@@ -121,7 +121,7 @@ async fn dispatch(route: &'static Route, ctx: &Ctx<'_>, request: &Request) -> Re
     if let Some(fault) = injected_fault(ctx, request) {
         return Err(fault);
     }
-    if request.body.len() > body::MAX_BODY_BYTES {
+    if request.oversized || request.body.len() > body::MAX_BODY_BYTES {
         return Err(body::too_large());
     }
     (route.handler)(ctx, request).await

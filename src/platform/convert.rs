@@ -1,11 +1,16 @@
 //! workers-rs requests and responses to and from `http`'s plain ones.
 
-use worker::{Headers, Method};
+use futures_util::StreamExt;
+use worker::Headers;
 
 use crate::kernel::problem::ApiError;
 use crate::kernel::web::{self, body};
 
-/// Reads the request, refusing an announced oversized body before reading it.
+/// Reads the request: its method as sent (workers-rs maps methods it does not know to GET;
+/// the router must see them to answer 405), and its body up to `MAX_BODY_BYTES`. Past that
+/// (announced by `Content-Length`, or counted while a chunked body streams in) it stops
+/// reading and marks the request oversized, so its route answers 413 through the pipeline:
+/// a chunked body is never read whole first.
 pub async fn from_worker(mut req: worker::Request) -> Result<web::Request, web::Response> {
     let headers: Vec<(String, String)> = req
         .headers()
@@ -16,23 +21,32 @@ pub async fn from_worker(mut req: worker::Request) -> Result<web::Request, web::
         .iter()
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok());
+    let method = req.inner().method().to_ascii_uppercase();
+    let mut request = web::Request::new(&method, &web::Request::path_of(&req.inner().url()));
+    request.headers = headers;
     if declared.is_some_and(|len| len > body::MAX_BODY_BYTES) {
-        return Err(body::too_large().into_response());
+        request.oversized = true;
+    } else if !matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS") {
+        (request.body, request.oversized) = read_capped(&mut req).await?;
     }
-    let method = req.method().to_string();
-    let body = if matches!(req.method(), Method::Get | Method::Head | Method::Options) {
-        Vec::new()
-    } else {
-        req.bytes()
-            .await
-            .map_err(|_| ApiError::malformed_body("the body could not be read").into_response())?
+    Ok(request)
+}
+
+/// The body, or as much of it as `MAX_BODY_BYTES` allows and whether there was more.
+async fn read_capped(req: &mut worker::Request) -> Result<(Vec<u8>, bool), web::Response> {
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok((Vec::new(), false));
     };
-    Ok(web::Request {
-        method,
-        path: web::Request::path_of(&req.inner().url()),
-        headers,
-        body,
-    })
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::malformed_body("the body could not be read").into_response())?;
+        if body.len() + chunk.len() > body::MAX_BODY_BYTES {
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 pub fn to_worker(response: web::Response) -> worker::Result<worker::Response> {

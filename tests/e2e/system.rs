@@ -60,6 +60,9 @@ pub fn docs_page_and_its_assets_are_served_locally() {
     let page = app.get("/docs");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("/openapi.json"));
+    // The Worker answers it, with the headers every answer carries.
+    assert!(page.header("x-request-id").is_some());
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
     assert!(
         !page.body.contains("https://"),
         "the page must not load anything from a CDN"
@@ -93,6 +96,32 @@ pub fn oversized_bodies_are_413() {
     let big = json!({ "email": "a@example.com", "password": "x".repeat(17 * 1024) });
     app.post_json(&app.auth("register"), &big)
         .assert_problem(413, "payload_too_large");
+}
+
+/// Without `Content-Length` the limit is counted while the body streams in.
+pub fn an_oversized_chunked_body_is_413() {
+    let app = spawn_app();
+    let big = json!({ "email": "a@example.com", "password": "x".repeat(40 * 1024) }).to_string();
+    let answer = app.request_chunked("POST", &app.auth("register"), "application/json", big.as_bytes());
+    answer.assert_problem(413, "payload_too_large");
+    assert!(answer.header("x-request-id").is_some(), "answered by the pipeline");
+    let small = json!({ "email": "not-an-address", "password": "correct horse battery" }).to_string();
+    let answer = app.request_chunked("POST", &app.auth("register"), "application/json", small.as_bytes());
+    answer.assert_problem(422, "validation_error");
+}
+
+/// A method the runtime knows but the Worker's routes do not is a 405, never a GET.
+pub fn unknown_methods_are_405_not_a_get() {
+    let app = spawn_app();
+    for (method, path) in [
+        ("PROPFIND", "/health"),
+        ("QUERY", "/"),
+        ("PATCH", "/balance_hub/auth/me"),
+    ] {
+        let answer = app.request(method, path, &[], None);
+        answer.assert_problem(405, "method_not_allowed");
+        assert_eq!(answer.header("allow"), Some("GET, OPTIONS"), "{method} {path}");
+    }
 }
 
 pub fn wrong_content_types_are_415() {
@@ -252,6 +281,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         unknown_routes_are_404_problems,
         wrong_methods_are_405_with_allow,
         oversized_bodies_are_413,
+        an_oversized_chunked_body_is_413,
+        unknown_methods_are_405_not_a_get,
         wrong_content_types_are_415,
         malformed_json_is_400,
         invalid_fields_are_422_naming_the_field,

@@ -24,21 +24,24 @@ pub const RESENT: &str = "If the address belongs to an unverified account, a new
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "ada@example.com")]
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// 8 to 72 bytes of UTF-8; refused if among the shipped common passwords.
-    #[schema(example = "correct horse battery")]
+    #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
     pub password: String,
+    /// Up to 100 characters, no control characters; blank means none.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub full_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The account's address, or the new address of a pending email change.
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// The six digits from the mail.
-    #[schema(example = "042817")]
+    #[schema(pattern = "^[0-9]{6}$", example = "042817")]
     pub code: String,
 }
 
@@ -46,18 +49,23 @@ pub struct VerifyEmailRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ResendRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UpdateUserRequest {
+    /// Up to 100 characters, no control characters; blank clears it.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub full_name: Option<String>,
     /// Mailed a code; replaces the current address once confirmed through verify-email.
     #[serde(default)]
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// Ends every other session of the account.
+    /// 8 to 72 bytes; ends every other session of the account.
     #[serde(default)]
+    #[schema(min_length = 8, max_length = 72)]
     pub password: Option<String>,
     /// Required when `email` or `password` is present.
     #[serde(default)]

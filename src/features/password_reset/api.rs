@@ -16,13 +16,17 @@ pub const FORGET_SENT: &str = "If the address belongs to an account, a password 
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ForgetPasswordRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The `token` query parameter of the mailed link.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     pub token: String,
+    /// 8 to 72 bytes; refused if among the shipped common passwords.
+    #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,
 }
 

@@ -17,7 +17,9 @@ pub const ACCESS_COOKIE: &str = "access_token";
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
@@ -25,7 +27,9 @@ pub struct LoginRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginForm {
     /// The email address.
+    #[schema(format = Email, max_length = 254)]
     pub username: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 

@@ -19,7 +19,7 @@ const ANNOTATED_PREFIX: &str = "/balance_hub";
 const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
 /// The title the generator writes; replaced by `APP_NAME` when served.
 const ANNOTATED_TITLE: &str = r#""title":"edge-auth""#;
-const DOCS_PAGE: &str = include_str!("../../../public/docs.html");
+const DOCS_PAGE: &str = include_str!("docs.html");
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RootInfo {

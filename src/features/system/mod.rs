@@ -1,6 +1,6 @@
 //! System routes, never prefixed: `/` (what this is), `/health` (its dependencies),
-//! `/metrics` (Prometheus), `/openapi.json` (this API) and `/docs` (the page that
-//! renders it; also served by the static assets, so it loads with the Worker busy).
+//! `/metrics` (Prometheus), `/openapi.json` (this API) and `/docs` (the page that renders
+//! it; its scripts and styles are static assets under `/docs-assets/`).
 
 mod api;
 

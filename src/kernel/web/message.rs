@@ -7,6 +7,9 @@ pub struct Request {
     /// Header names are lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body was longer than `body::MAX_BODY_BYTES` and was not read to its end (the
+    /// route answers 413).
+    pub oversized: bool,
 }
 
 impl Request {
@@ -16,6 +19,7 @@ impl Request {
             path: path.to_owned(),
             headers: Vec::new(),
             body: Vec::new(),
+            oversized: false,
         }
     }
 

@@ -175,23 +175,22 @@ impl TestApp {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
             Err(e) => panic!("{method} {path} failed: {e}"),
         };
-        let status = response.status();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .flat_map(|name| {
-                response
-                    .all(&name)
-                    .into_iter()
-                    .map(move |v| (name.clone(), v.to_owned()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        Answer {
-            status,
-            headers,
-            body: response.into_string().unwrap_or_default(),
-        }
+        answer_of(response)
+    }
+
+    /// Sends `body` with `Transfer-Encoding: chunked` (no `Content-Length`).
+    pub fn request_chunked(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        let request = self
+            .agent
+            .request(method, &self.url(path))
+            .set("CF-Connecting-IP", &unique_ip())
+            .set("Content-Type", content_type);
+        let response = match request.send(std::io::Cursor::new(body.to_vec())) {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{method} {path} failed: {e}"),
+        };
+        answer_of(response)
     }
 
     pub fn get(&self, path: &str) -> Answer {
@@ -331,6 +330,26 @@ impl TestApp {
                 std::panic::resume_unwind(panic);
             }
         });
+    }
+}
+
+fn answer_of(response: ureq::Response) -> Answer {
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .flat_map(|name| {
+            response
+                .all(&name)
+                .into_iter()
+                .map(move |v| (name.clone(), v.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: response.into_string().unwrap_or_default(),
     }
 }
 
