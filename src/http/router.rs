@@ -107,6 +107,7 @@ mod tests {
         limits: &[],
         mails: &[],
         settings: None,
+        housekeeping: &[],
         openapi: utoipa::openapi::OpenApi::default,
     };
 

@@ -45,6 +45,7 @@ static TEST_FEATURE: Feature = Feature {
     limits: &[],
     mails: &[],
     settings: None,
+    housekeeping: &[],
     openapi: utoipa::openapi::OpenApi::default,
 };
 static FEATURES: &[&Feature] = &[&TEST_FEATURE];

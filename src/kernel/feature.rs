@@ -17,7 +17,7 @@ use super::ids::Clock;
 use super::mail::{MailKind, Outbox};
 use super::problem::{ApiError, ProblemCode};
 use super::secrets::SecretDigester;
-use super::sql::Database;
+use super::sql::{Database, Sql};
 use super::web::{Request, Response};
 use crate::rate_limit::{Policy, RateLimiter};
 
@@ -179,6 +179,9 @@ pub struct Feature {
     pub limits: &'static [&'static LimitSpec],
     pub mails: &'static [&'static MailKind],
     pub settings: Option<SettingsReader>,
+    /// Statements the scheduled (cron) handler runs to drop what has expired; `?1` is the
+    /// current Unix time.
+    pub housekeeping: &'static [Sql],
     /// The feature's operations and schemas (`#[utoipa::path]` on its handlers), for the
     /// OpenAPI document; built natively only, so the generator never ships in the Worker.
     #[cfg(not(target_arch = "wasm32"))]

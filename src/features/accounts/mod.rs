@@ -95,6 +95,7 @@ pub const FEATURE: Feature = Feature {
         &mails::EMAIL_CHANGE_NOTICE,
     ],
     settings: Some(settings),
+    housekeeping: &[],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -52,6 +52,7 @@ pub const FEATURE: Feature = Feature {
     limits: &[&FORGET_IP, &FORGET_EMAIL, &RESET_IP, &RESET_TOKEN],
     mails: &[&PASSWORD_RESET_LINK],
     settings: Some(settings),
+    housekeeping: &[],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -81,6 +81,7 @@ pub const FEATURE: Feature = Feature {
     limits: &[&LOGIN_IP, &LOGIN_ACCOUNT, &USER_API],
     mails: &[&ACCOUNT_LOCKED],
     settings: Some(settings),
+    housekeeping: &[],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -21,6 +21,7 @@ pub const FEATURE: Feature = Feature {
     limits: &[],
     mails: &[],
     settings: None,
+    housekeeping: &[],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

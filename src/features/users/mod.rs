@@ -53,6 +53,7 @@ pub const FEATURE: Feature = Feature {
     limits: &[],
     mails: &[&PASSWORD_CHANGED],
     settings: Some(settings),
+    housekeeping: &[],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <Doc as utoipa::OpenApi>::openapi,
 };
