@@ -18,7 +18,7 @@ use crate::http::Handled;
 use crate::kernel::config::{ConfigError, DatabaseBackend};
 use crate::kernel::feature::{AppState, Services};
 use crate::kernel::problem::ApiError;
-use crate::kernel::sql::Database;
+use crate::kernel::sql::{Counted, Database};
 
 thread_local! {
     /// Configuration, derived keys and every feature's settings, built once per isolate.
@@ -107,8 +107,9 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         state: state.clone(),
     };
     let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
+    let db = Counted::new(&*db);
     let services = Services {
-        db: &*db,
+        db: &db,
         outbox: &outbox,
         clock: &WorkerClock,
         limiter: &limiter,
@@ -116,13 +117,13 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     };
     let method = request.method.clone();
     let handled = app::handle(request, &state, &services, &reporter).await;
-    record(&method, &handled, now_ms().saturating_sub(started));
+    record(&method, &handled, now_ms().saturating_sub(started), db.trips());
     ctx.wait_until(metrics::flush_soon());
     to_worker(handled.response)
 }
 
 /// Metrics and the request's log line.
-fn record(method: &str, handled: &Handled, elapsed_ms: u64) {
+fn record(method: &str, handled: &Handled, elapsed_ms: u64, db_round_trips: u32) {
     metrics::record_request(method, handled.route, handled.response.status, elapsed_ms);
     handled.events.iter().for_each(metrics::record_event);
     if handled.undocumented {
@@ -139,6 +140,7 @@ fn record(method: &str, handled: &Handled, elapsed_ms: u64) {
         "route": handled.route,
         "status": handled.response.status,
         "duration_ms": elapsed_ms,
+        "db_round_trips": db_round_trips,
         "user_id": handled.user_id,
         "outcome": handled.outcome,
     }));

@@ -43,18 +43,56 @@ pub fn taken_and_free_emails_get_identical_answers() {
     );
 }
 
-pub fn unverified_reregistration_gets_a_fresh_code_and_keeps_the_password() {
+/// Pre-registration hijack: someone registers an address first, its owner registers too.
+/// The second attempt gets a fresh code (as resend would) and changes no password; but once
+/// the address is proven, no password chosen before the proof works: a reset link arrives.
+pub fn a_contested_unverified_account_needs_a_reset_once_verified() {
     let app = spawn_app();
     let email = unique_email("again");
     app.register(&email, PASSWORD);
     app.sendgrid.wait_for_mails(&email, 1);
+    let squatters_hash = app.password_hash(&email);
     app.age_tokens(&email, 120);
     assert_eq!(app.register(&email, "a different passphrase").status, 201);
+    assert_eq!(
+        app.password_hash(&email),
+        squatters_hash,
+        "the second attempt sets nothing"
+    );
     let code = app.sendgrid.latest_code(&email, 2);
     assert_eq!(app.verify(&email, &code).status, 200);
+    for password in [PASSWORD, "a different passphrase"] {
+        app.login(&email, password).assert_problem(401, "invalid_credentials");
+    }
+    let mails = app.sendgrid.wait_for_mails(&email, 3);
+    let link = mails
+        .last()
+        .unwrap()
+        .text
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let reset = app.post_json(
+        &app.auth("password/reset"),
+        &json!({ "token": link, "new_password": "the owner's own passphrase" }),
+    );
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(app.login(&email, "the owner's own passphrase").status, 200);
+}
+
+/// A single registration is not contested: its password works once verified.
+pub fn a_registration_once_is_not_contested() {
+    let app = spawn_app();
+    let email = unique_email("once");
+    app.register(&email, PASSWORD);
+    let code = app.sendgrid.latest_code(&email, 1);
+    assert_eq!(app.verify(&email, &code).status, 200);
     assert_eq!(app.login(&email, PASSWORD).status, 200);
-    app.login(&email, "a different passphrase")
-        .assert_problem(401, "invalid_credentials");
+    assert_eq!(app.sendgrid.mails_to(&email).len(), 1, "no reset link");
 }
 
 pub fn common_and_overlong_passwords_are_refused() {
@@ -282,11 +320,270 @@ pub fn an_email_change_waits_for_the_code() {
     app.login(&old, PASSWORD).assert_problem(401, "invalid_credentials");
 }
 
+/// The account-dependent work of a request, in database round trips, from its log line.
+fn round_trips(
+    app: &crate::harness::TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: serde_json::Value,
+) -> (u16, u64) {
+    let (answer, log) = app.traced("POST", path, headers, &body);
+    (
+        answer.status,
+        log["db_round_trips"].as_u64().expect("the log line counts round trips"),
+    )
+}
+
+/// Enumeration by time: whatever the address, register, resend and verify-email answer
+/// alike and make the same round trips to the database.
+pub fn answers_about_addresses_cost_the_same_whoever_owns_them() {
+    let app = spawn_app();
+    let verified = app.verified_user("same-verified");
+    let unverified = unique_email("same-unverified");
+    app.register(&unverified, PASSWORD);
+    app.sendgrid.wait_for_mails(&unverified, 1);
+    let unknown = unique_email("same-unknown");
+    let register = |email: &str| {
+        round_trips(
+            app,
+            &app.auth("register"),
+            &[],
+            json!({ "email": email, "password": PASSWORD }),
+        )
+    };
+    let fresh = unique_email("same-new");
+    let costs = [register(&fresh), register(&verified), register(&unverified)];
+    assert!(
+        costs.iter().all(|c| *c == costs[0] && c.0 == 201),
+        "register: {costs:?}"
+    );
+    let resend = |email: &str| round_trips(app, &app.auth("resend-verification"), &[], json!({ "email": email }));
+    let costs = [resend(&unknown), resend(&verified), resend(&unverified)];
+    assert!(costs.iter().all(|c| *c == costs[0] && c.0 == 202), "resend: {costs:?}");
+    let verify = |email: &str| {
+        round_trips(
+            app,
+            &app.auth("verify-email"),
+            &[],
+            json!({ "email": email, "code": "000000" }),
+        )
+    };
+    let costs = [verify(&unknown), verify(&verified), verify(&unverified)];
+    assert!(
+        costs.iter().all(|c| *c == costs[0] && c.0 == 400),
+        "verify-email: {costs:?}"
+    );
+}
+
+/// A burst of parallel wrong codes is counted as it arrives: the code has at most five
+/// tries, not one per request in flight.
+pub fn a_burst_of_wrong_codes_counts_every_try_at_once() {
+    let app = spawn_app();
+    let email = unique_email("burst");
+    app.register(&email, PASSWORD);
+    let code = app.sendgrid.latest_code(&email, 1);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..25)
+            .map(|_| scope.spawn(|| app.verify(&email, wrong).status))
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), 400);
+        }
+    });
+    let stored = app.stored_tokens(&email);
+    let attempts: i64 = stored.iter().map(|t| t["attempts"].as_i64().unwrap()).sum();
+    assert_eq!(attempts, 5, "tries counted past the limit: {stored:?}");
+    app.verify(&email, &code).assert_problem(400, "invalid_code");
+}
+
+/// Re-issued codes do not give five fresh tries each without end: an address has a daily cap.
+pub fn codes_mailed_to_one_address_have_a_daily_cap_on_tries() {
+    let app = spawn_app();
+    let email = unique_email("daily");
+    app.register(&email, PASSWORD);
+    for round in 1..=4 {
+        let code = app.sendgrid.latest_code(&email, round);
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        for _ in 0..5 {
+            assert_eq!(app.verify(&email, wrong).status, 400);
+        }
+        app.age_tokens(&email, 120);
+        let resent = app.post_json(&app.auth("resend-verification"), &json!({ "email": email }));
+        assert_eq!(resent.status, 202);
+    }
+    let fifth = app.sendgrid.latest_code(&email, 5);
+    app.verify(&email, &fifth).assert_problem(400, "invalid_code");
+}
+
+fn update_user(token: &str, body: serde_json::Value) -> crate::harness::Answer {
+    let app = spawn_app();
+    app.request(
+        "PUT",
+        &app.auth("update-user"),
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "application/json"),
+        ],
+        Some(body.to_string().as_bytes()),
+    )
+}
+
+/// A stolen token does not allow silent guessing of `current_password`: wrong answers
+/// count in the account's login lockout, which then refuses update-user and login alike.
+pub fn wrong_current_passwords_lock_the_account_like_logins() {
+    let app = spawn_app();
+    let (email, token) = app.logged_in_user("reauth-lock");
+    let guess = |password: &str| {
+        update_user(
+            &token,
+            json!({ "password": "a brand new passphrase", "current_password": password }),
+        )
+    };
+    // The backoff doubles up to a few seconds here; requests come faster than that, so
+    // wrong answers that count meet a 429 within a few tries past the free ones.
+    let statuses: Vec<u16> = (0..40)
+        .map(|_| guess("a wrong guess at it").status)
+        .take_while(|status| *status != 429)
+        .collect();
+    assert!(statuses.len() < 40, "never locked");
+    assert!(
+        statuses.len() as u32 >= crate::harness::LOCKOUT_FREE_ATTEMPTS,
+        "locked too early: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 401), "{statuses:?}");
+    let kinds: Vec<String> = app
+        .sendgrid
+        .wait_for_mails(&email, 2)
+        .iter()
+        .map(|m| m.subject.clone())
+        .collect();
+    assert!(
+        kinds[1].contains("paused"),
+        "the owner is told of the lockout: {kinds:?}"
+    );
+}
+
+/// An email change confirmed ends the other sessions (not the one that asked) and every
+/// other unused token of the account.
+pub fn a_confirmed_email_change_ends_other_sessions_and_tokens() {
+    let app = spawn_app();
+    let (email, token) = app.logged_in_user("move");
+    let other = app.login(&email, PASSWORD).json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let forgot = app.post_json(&app.auth("password/forget"), &json!({ "email": email }));
+    assert_eq!(forgot.status, 202);
+    let link = app.sendgrid.wait_for_mails(&email, 2)[1].text.clone();
+    let reset_token = link
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let new_email = unique_email("moved");
+    let asked = update_user(&token, json!({ "email": new_email, "current_password": PASSWORD }));
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let code = app.sendgrid.latest_code(&new_email, 1);
+    assert_eq!(app.verify(&new_email, &code).status, 200);
+    assert_eq!(
+        app.get_with_token(&app.auth("me"), &token).json()["email"],
+        new_email.as_str()
+    );
+    app.get_with_token(&app.auth("me"), &other)
+        .assert_problem(401, "invalid_token");
+    let reset = app.post_json(
+        &app.auth("password/reset"),
+        &json!({ "token": reset_token, "new_password": "a brand new passphrase" }),
+    );
+    reset.assert_problem(400, "invalid_token");
+}
+
+/// A password change ends every pending email change and reset link.
+pub fn a_password_change_ends_pending_codes_and_links() {
+    let app = spawn_app();
+    let (email, token) = app.logged_in_user("pw-ends");
+    let new_email = unique_email("pw-ends-new");
+    assert_eq!(
+        update_user(&token, json!({ "email": new_email, "current_password": PASSWORD })).status,
+        200
+    );
+    let code = app.sendgrid.latest_code(&new_email, 1);
+    let changed = update_user(
+        &token,
+        json!({ "password": "a brand new passphrase", "current_password": PASSWORD }),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    app.verify(&new_email, &code).assert_problem(400, "invalid_code");
+    assert_eq!(app.login(&email, "a brand new passphrase").status, 200);
+}
+
+/// update-user cannot be turned into a mail cannon: email changes are limited per user
+/// and per target address.
+pub fn email_change_requests_are_limited_per_user_and_per_target() {
+    let app = spawn_app();
+    let (_, token) = app.logged_in_user("cannon");
+    let statuses: Vec<u16> = (0..7)
+        .map(|_| {
+            update_user(
+                &token,
+                json!({ "email": unique_email("cannon-target"), "current_password": PASSWORD }),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(&statuses[..5], [200; 5], "{statuses:?}");
+    assert_eq!(statuses[5], 429, "{statuses:?}");
+    let target = app.verified_user("cannon-victim");
+    let from_many: Vec<u16> = (0..6)
+        .map(|i| {
+            let (_, token) = app.logged_in_user(&format!("cannon-{i}"));
+            update_user(&token, json!({ "email": target, "current_password": PASSWORD })).status
+        })
+        .collect();
+    assert_eq!(from_many.iter().filter(|s| **s == 429).count(), 1, "{from_many:?}");
+}
+
+/// Two accounts asking for one address: the first one's code still confirms it.
+pub fn a_second_account_asking_for_an_address_cannot_block_the_first() {
+    let app = spawn_app();
+    let wanted = unique_email("wanted");
+    let (_, first) = app.logged_in_user("wanted-first");
+    let (_, second) = app.logged_in_user("wanted-second");
+    assert_eq!(
+        update_user(&first, json!({ "email": wanted, "current_password": PASSWORD })).status,
+        200
+    );
+    let first_code = app.sendgrid.latest_code(&wanted, 1);
+    assert_eq!(
+        update_user(&second, json!({ "email": wanted, "current_password": PASSWORD })).status,
+        200
+    );
+    app.sendgrid.wait_for_mails(&wanted, 2);
+    assert_eq!(app.verify(&wanted, &first_code).status, 200);
+    assert_eq!(
+        app.get_with_token(&app.auth("me"), &first).json()["email"],
+        wanted.as_str()
+    );
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         registration_mails_a_code_and_answers_201,
         taken_and_free_emails_get_identical_answers,
-        unverified_reregistration_gets_a_fresh_code_and_keeps_the_password,
+        a_contested_unverified_account_needs_a_reset_once_verified,
+        a_registration_once_is_not_contested,
+        answers_about_addresses_cost_the_same_whoever_owns_them,
+        a_burst_of_wrong_codes_counts_every_try_at_once,
+        codes_mailed_to_one_address_have_a_daily_cap_on_tries,
+        wrong_current_passwords_lock_the_account_like_logins,
+        a_confirmed_email_change_ends_other_sessions_and_tokens,
+        a_password_change_ends_pending_codes_and_links,
+        email_change_requests_are_limited_per_user_and_per_target,
+        a_second_account_asking_for_an_address_cannot_block_the_first,
         common_and_overlong_passwords_are_refused,
         codes_are_stored_only_as_digests,
         a_code_works_once,

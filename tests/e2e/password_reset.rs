@@ -77,8 +77,37 @@ pub fn a_weak_new_password_leaves_the_token_usable() {
     assert_eq!(reset(&token, "a brand new passphrase").status, 200);
 }
 
+/// Enumeration by time: forget makes the same round trips whether or not the address has an account.
+pub fn forget_costs_the_same_for_unknown_emails() {
+    let app = spawn_app();
+    let known = app.verified_user("forget-same");
+    let unknown = unique_email("forget-same-unknown");
+    let cost = |email: &str| {
+        let (answer, log) = app.traced("POST", &app.auth("password/forget"), &[], &json!({ "email": email }));
+        (answer.status, answer.body, log["db_round_trips"].as_u64().unwrap())
+    };
+    assert_eq!(cost(&known), cost(&unknown));
+}
+
+/// A completed reset ends the account's login lockout: its owner logs in at once.
+pub fn a_reset_ends_the_lockout() {
+    let app = spawn_app();
+    let email = app.verified_user("reset-lock");
+    let mut locked = false;
+    for _ in 0..(crate::harness::LOCKOUT_FREE_ATTEMPTS + 3) {
+        locked |= app.login(&email, "somebody guessing wrong").status == 429;
+    }
+    assert!(locked, "the guesses locked the account");
+    assert_eq!(forget(&email).status, 202);
+    let token = reset_token(&email, 3);
+    assert_eq!(reset(&token, "the owner's new passphrase").status, 200);
+    assert_eq!(app.login(&email, "the owner's new passphrase").status, 200);
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
+        forget_costs_the_same_for_unknown_emails,
+        a_reset_ends_the_lockout,
         forget_answers_alike_for_unknown_emails,
         a_reset_token_works_once_and_ends_sessions,
         bad_reset_tokens_are_400,

@@ -9,8 +9,8 @@ use super::register::{self, RegisterError, Registration};
 use super::update_user::{self, UpdateUserError, UserUpdate};
 use super::verify_email::{self, VerifyEmailError};
 use super::{
-    CURRENT_PASSWORD_REQUIRED, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL, REGISTER_IP, RESEND_EMAIL, RESEND_IP,
-    VERIFY_ACCOUNT, VERIFY_IP,
+    CURRENT_PASSWORD_REQUIRED, EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL,
+    REGISTER_IP, RESEND_EMAIL, RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
 };
 use crate::features::sessions::{caller, INVALID_CREDENTIALS};
 use crate::features::users::{FullName, UserBody};
@@ -165,6 +165,13 @@ pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, A
         current_password: input.current_password,
     };
     let update = fields.finish(|| Some(update))?;
+    if let Some(target) = update.email.as_ref().filter(|e| e.as_str() != caller.user.email) {
+        // Each request mails the target (a code or an account-exists notice): limited per
+        // user and per target, so update-user cannot be turned into a mail cannon.
+        let target = ctx.pseudonym(target.as_str());
+        ctx.enforce(&[(&EMAIL_CHANGE_USER, &caller.user.id.0), (&EMAIL_CHANGE_TARGET, &target)])
+            .await?;
+    }
     let user = update_user::update_user(ctx, &caller, update)
         .await
         .map_err(|e| match e {
@@ -173,6 +180,8 @@ pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, A
                 "changing the email or password requires current_password",
             ),
             UpdateUserError::InvalidCredentials => ApiError::new(&INVALID_CREDENTIALS, "current_password is incorrect"),
+            UpdateUserError::Locked { retry_after_seconds } => ApiError::rate_limited(retry_after_seconds),
+            UpdateUserError::Limiter(e) => e.into(),
             UpdateUserError::Store(e) => e.into(),
             UpdateUserError::Hash(e) => ApiError::internal_cause(e),
         })?;

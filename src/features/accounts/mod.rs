@@ -17,8 +17,12 @@ use crate::kernel::problem::{ProblemCode, PASSWORD_TOO_COMMON};
 
 /// Wrong guesses a code survives; the next guess finds it dead.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
-/// A verification code is mailed at most once per this many seconds per account.
+/// A verification code is mailed at most once per this many seconds per account (and an
+/// email-change code once per this many seconds per user).
 pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
+/// Tries at the codes mailed to one address per 24 hours, across re-issued codes: with a
+/// new code every minute, five tries each would otherwise be 7 200 a day.
+pub const MAX_CODE_TRIES_PER_DAY: i64 = 20;
 
 pub const VERIFY_EMAIL: Purpose = Purpose("verify_email");
 pub const CHANGE_EMAIL: Purpose = Purpose("change_email");
@@ -34,6 +38,10 @@ pub const RESEND_IP: LimitSpec = LimitSpec::new("resend-ip", "RATE_LIMIT_RESEND_
 pub const RESEND_EMAIL: LimitSpec = LimitSpec::new("resend-email", "RATE_LIMIT_RESEND_EMAIL", "5/3600");
 pub const VERIFY_IP: LimitSpec = LimitSpec::new("verify-ip", "RATE_LIMIT_VERIFY_IP", "30/600");
 pub const VERIFY_ACCOUNT: LimitSpec = LimitSpec::new("verify-account", "RATE_LIMIT_VERIFY_ACCOUNT", "10/600");
+/// Email-change requests per user, and per target address (each one mails the target).
+pub const EMAIL_CHANGE_USER: LimitSpec = LimitSpec::new("email-change-user", "RATE_LIMIT_EMAIL_CHANGE_USER", "5/3600");
+pub const EMAIL_CHANGE_TARGET: LimitSpec =
+    LimitSpec::new("email-change-target", "RATE_LIMIT_EMAIL_CHANGE_TARGET", "5/3600");
 
 /// `EMAIL_VERIFICATION_CODE_EXPIRY_MINUTES`: the life of a mailed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +95,8 @@ pub const FEATURE: Feature = Feature {
         &RESEND_EMAIL,
         &VERIFY_IP,
         &VERIFY_ACCOUNT,
+        &EMAIL_CHANGE_USER,
+        &EMAIL_CHANGE_TARGET,
     ],
     mails: &[
         &mails::VERIFICATION_CODE,

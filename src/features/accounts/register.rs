@@ -1,10 +1,12 @@
-//! Registration. The answer is the same whether or not the email is taken; only the mail differs.
+//! Registration and resend. The answer is the same whether or not the address is taken,
+//! in body and in time: every path hashes the password, then runs the same statements in
+//! one round trip; only the mail sent (after the answer) differs.
 
 use super::mails::{self, VERIFICATION_CODE};
 use super::{AccountsSettings, RESEND_COOLDOWN_SECONDS, VERIFY_EMAIL};
-use crate::features::one_time_tokens::{OneTimeToken, OneTimeTokens};
+use crate::features::one_time_tokens::{self, Issue, OneTimeTokens, Owner};
 use crate::features::users::passwords::{self, HashError};
-use crate::features::users::{User, Users, UsersSettings, WriteUserError};
+use crate::features::users::{self as users, Registered, User, UsersSettings};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
 use crate::kernel::secrets::{random_uuid, VerificationCode};
@@ -25,8 +27,49 @@ pub enum RegisterError {
     Hash(#[from] HashError),
 }
 
+/// A new code for the unverified account at `email`, if there is one and none was mailed
+/// within the cooldown (then the code already mailed stays valid).
+struct CodeFor {
+    code: VerificationCode,
+    token_id: String,
+}
+
+impl CodeFor {
+    fn new() -> Self {
+        Self {
+            code: VerificationCode::generate(),
+            token_id: random_uuid(),
+        }
+    }
+
+    fn issue<'a>(&'a self, ctx: &Ctx<'_>, email: &'a EmailAddress) -> Issue<'a> {
+        let now = ctx.clock.now();
+        Issue {
+            id: &self.token_id,
+            purpose: VERIFY_EMAIL,
+            owner: Owner::AccountAt { unverified_only: true },
+            sent_to: email.as_str(),
+            // Bound to the address it is mailed to, so a guess needs no account lookup.
+            digest: ctx.digester.digest(VERIFY_EMAIL.0, email.as_str(), self.code.expose()),
+            now,
+            lifetime_seconds: ctx.settings::<AccountsSettings>().code_minutes * 60,
+            cooldown_since: Some(now - RESEND_COOLDOWN_SECONDS),
+        }
+    }
+
+    fn mail(&self, ctx: &Ctx<'_>, email: &EmailAddress) {
+        let minutes = ctx.settings::<AccountsSettings>().code_minutes;
+        ctx.outbox.send(mails::code(
+            &VERIFICATION_CODE,
+            email.as_str(),
+            self.code.expose(),
+            minutes,
+        ));
+    }
+}
+
 pub async fn register(ctx: &Ctx<'_>, registration: Registration) -> Result<(), RegisterError> {
-    // Hash before looking the email up: every path then spends the same bcrypt time.
+    // Hash first: every path spends the same bcrypt time.
     let cost = ctx.settings::<UsersSettings>().bcrypt_cost;
     let password_hash = passwords::hash(registration.password.expose(), cost)?;
     let now = ctx.clock.now();
@@ -39,60 +82,29 @@ pub async fn register(ctx: &Ctx<'_>, registration: Registration) -> Result<(), R
         created_at: now,
         updated_at: now,
     };
-    let users = Users(ctx.db);
-    match users.insert(&user).await {
-        Ok(()) => {
-            send_verification_code(ctx, &user).await?;
-        }
-        // Taken (possibly by a concurrent registration a moment ago): tell the owner,
-        // never the caller.
-        Err(WriteUserError::EmailTaken) => {
-            if let Some(existing) = users.by_email(&registration.email).await? {
-                notify_existing_account(ctx, &existing).await?;
-            }
-        }
-        Err(WriteUserError::Store(e)) => return Err(e.into()),
+    let code = CodeFor::new();
+    // The account unless the address is taken (marking an unverified one contested), and a
+    // code for the address's account if it is unverified: one batch, whatever the address.
+    let mut statements = users::register(&user).to_vec();
+    statements.extend(one_time_tokens::issue(&code.issue(ctx, &registration.email)));
+    let results = ctx.db.batch(&statements).await.map_err(StoreError::from)?;
+    if one_time_tokens::issued(&results, 3) {
+        code.mail(ctx, &registration.email);
+    } else if users::registered(&results, 0)? == Registered::TakenVerified {
+        // Taken (possibly by a concurrent registration a moment ago): tell the owner, never
+        // the caller.
+        ctx.outbox.send(mails::account_exists(ctx, registration.email.as_str()));
     }
     ctx.emit(AuthEvent::RegistrationAccepted);
     Ok(())
 }
 
-async fn notify_existing_account(ctx: &Ctx<'_>, existing: &User) -> Result<(), StoreError> {
-    if existing.email_verified {
-        ctx.outbox.send(mails::account_exists(ctx, &existing.email));
-        Ok(())
-    } else {
-        // An unverified owner gets a fresh code, exactly as resend would; the stored
-        // password stays as it was.
-        send_verification_code(ctx, existing).await.map(|_| ())
-    }
-}
-
-/// Issues a new code replacing the old one and mails it — unless one was mailed within
-/// the cooldown, in which case the code already mailed stays valid. Answers whether it mailed.
-pub async fn send_verification_code(ctx: &Ctx<'_>, user: &User) -> Result<bool, StoreError> {
-    let now = ctx.clock.now();
-    let minutes = ctx.settings::<AccountsSettings>().code_minutes;
-    let code = VerificationCode::generate();
-    let digest = ctx.digester.digest(VERIFY_EMAIL.0, &user.id.0, code.expose());
-    let token = OneTimeToken::issue(VERIFY_EMAIL, &user.id, digest, now, minutes * 60);
-    let stored = OneTimeTokens(ctx.db)
-        .replace(&token, Some(now - RESEND_COOLDOWN_SECONDS))
-        .await?;
-    if stored {
-        ctx.outbox
-            .send(mails::code(&VERIFICATION_CODE, &user.email, code.expose(), minutes));
-    }
-    Ok(stored)
-}
-
-/// Resend: the same answer for unknown, verified and unverified emails; only an
-/// unverified account gets mail.
+/// Resend: the same answer for unknown, verified and unverified addresses, and the same
+/// statements; only an unverified account gets mail, at most once per cooldown.
 pub async fn resend_verification(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<(), StoreError> {
-    if let Some(user) = Users(ctx.db).by_email(email).await? {
-        if !user.email_verified {
-            send_verification_code(ctx, &user).await?;
-        }
+    let code = CodeFor::new();
+    if OneTimeTokens(ctx.db).issue(&code.issue(ctx, email)).await? {
+        code.mail(ctx, email);
     }
     Ok(())
 }

@@ -257,3 +257,210 @@ fn every_mail_of_accounts_renders_completely() {
         }
     });
 }
+
+fn world_with_reset() -> TestWorld {
+    TestWorld::new(&[
+        &users::FEATURE,
+        &sessions::FEATURE,
+        &FEATURE,
+        &crate::features::password_reset::FEATURE,
+    ])
+}
+
+#[test]
+fn a_contested_registration_loses_its_password_and_gets_a_reset_link_once_verified() {
+    let world = world_with_reset();
+    sign_up(&world, "squat@example.com");
+    world.advance(RESEND_COOLDOWN_SECONDS + 1);
+    // The owner of the address registers too: the first password may be a squatter's.
+    sign_up(&world, "squat@example.com");
+    verify(&world, "squat@example.com", &last_code(&world, "squat@example.com")).unwrap();
+    let user = pollster::block_on(Users(&world.db).by_email(&email("squat@example.com")))
+        .unwrap()
+        .unwrap();
+    assert!(user.email_verified);
+    assert!(
+        !users::passwords::verify(PASSWORD, &user.password_hash, 4),
+        "no password set before the proof works"
+    );
+    let kinds: Vec<&str> = world
+        .outbox
+        .to("squat@example.com")
+        .iter()
+        .map(|m| m.kind.name)
+        .collect();
+    assert_eq!(kinds, ["verification_code", "verification_code", "password_reset"]);
+}
+
+#[test]
+fn an_uncontested_registration_keeps_its_password() {
+    let world = world_with_reset();
+    sign_up(&world, "plain@example.com");
+    verify(&world, "plain@example.com", &last_code(&world, "plain@example.com")).unwrap();
+    let user = pollster::block_on(Users(&world.db).by_email(&email("plain@example.com")))
+        .unwrap()
+        .unwrap();
+    assert!(users::passwords::verify(PASSWORD, &user.password_hash, 4));
+    assert_eq!(world.outbox.to("plain@example.com").len(), 1, "no reset link");
+}
+
+#[test]
+fn wrong_current_passwords_count_in_the_login_lockout() {
+    let read = |name: &str| match name {
+        "LOCKOUT_FREE_ATTEMPTS" => Some("2".to_owned()),
+        other => crate::kernel::config::test_var(other),
+    };
+    let world = TestWorld::with_vars(&[&users::FEATURE, &sessions::FEATURE, &FEATURE], &read);
+    create_user(&world, "lock@example.com", true);
+    let caller = caller_of(&world, "lock@example.com");
+    let guess = |password: &str| UserUpdate {
+        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        current_password: Some(password.into()),
+        ..UserUpdate::default()
+    };
+    for _ in 0..3 {
+        assert!(matches!(
+            update(&world, &caller, guess("not it")),
+            Err(UpdateUserError::InvalidCredentials)
+        ));
+    }
+    assert!(matches!(
+        update(&world, &caller, guess(PASSWORD)),
+        Err(UpdateUserError::Locked {
+            retry_after_seconds: 30
+        })
+    ));
+    let kinds: Vec<&str> = world
+        .outbox
+        .to("lock@example.com")
+        .iter()
+        .map(|m| m.kind.name)
+        .collect();
+    assert_eq!(kinds, ["account_locked"], "the owner is told once");
+}
+
+fn session_of(world: &TestWorld, caller: &Caller, id: &str) -> SessionId {
+    let session = sessions::Session {
+        id: SessionId(id.into()),
+        user_id: caller.user.id.clone(),
+        created_at: crate::kernel::testing::T0,
+        expires_at: crate::kernel::testing::T0 + 3600,
+        user_agent: None,
+        ip: None,
+    };
+    pollster::block_on(sessions::Sessions(&world.db).insert(&session)).unwrap();
+    session.id
+}
+
+fn live(world: &TestWorld, session: &SessionId) -> bool {
+    pollster::block_on(sessions::Sessions(&world.db).live_user(session, crate::kernel::testing::T0 + 60))
+        .unwrap()
+        .is_some()
+}
+
+#[test]
+fn a_password_change_ends_other_sessions_and_pending_tokens_together() {
+    let world = world();
+    create_user(&world, "pw@example.com", true);
+    let mut caller = caller_of(&world, "pw@example.com");
+    caller.session_id = session_of(&world, &caller, "current");
+    let other = session_of(&world, &caller, "other");
+    let change = UserUpdate {
+        email: Some(email("pw.new@example.com")),
+        current_password: Some(PASSWORD.into()),
+        ..UserUpdate::default()
+    };
+    update(&world, &caller, change).unwrap();
+    let pending = last_code(&world, "pw.new@example.com");
+    let new_password = UserUpdate {
+        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        current_password: Some(PASSWORD.into()),
+        ..UserUpdate::default()
+    };
+    update(&world, &caller, new_password).unwrap();
+    assert!(live(&world, &caller.session_id) && !live(&world, &other));
+    assert!(
+        matches!(
+            verify(&world, "pw.new@example.com", &pending),
+            Err(VerifyEmailError::InvalidCode)
+        ),
+        "the email change asked before the password change is over"
+    );
+}
+
+#[test]
+fn a_confirmed_email_change_ends_the_other_sessions_but_the_one_that_asked() {
+    let world = world();
+    create_user(&world, "mv@example.com", true);
+    let mut caller = caller_of(&world, "mv@example.com");
+    caller.session_id = session_of(&world, &caller, "asking");
+    let other = session_of(&world, &caller, "elsewhere");
+    let change = UserUpdate {
+        email: Some(email("mv.new@example.com")),
+        current_password: Some(PASSWORD.into()),
+        ..UserUpdate::default()
+    };
+    update(&world, &caller, change).unwrap();
+    verify(&world, "mv.new@example.com", &last_code(&world, "mv.new@example.com")).unwrap();
+    assert!(live(&world, &caller.session_id) && !live(&world, &other));
+}
+
+#[test]
+fn two_accounts_asking_for_one_address_each_confirm_their_own_code() {
+    let world = world();
+    create_user(&world, "first@example.com", true);
+    create_user(&world, "second@example.com", true);
+    let ask = |from: &str| {
+        let caller = caller_of(&world, from);
+        let change = UserUpdate {
+            email: Some(email("wanted@example.com")),
+            current_password: Some(PASSWORD.into()),
+            ..UserUpdate::default()
+        };
+        update(&world, &caller, change).unwrap();
+        last_code(&world, "wanted@example.com")
+    };
+    let first_code = ask("first@example.com");
+    let second_code = ask("second@example.com");
+    assert_ne!(first_code.expose(), second_code.expose());
+    verify(&world, "wanted@example.com", &first_code).unwrap();
+    let moved = pollster::block_on(Users(&world.db).by_email(&email("wanted@example.com")))
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.id, caller_of(&world, "wanted@example.com").user.id);
+    assert!(
+        pollster::block_on(Users(&world.db).by_email(&email("first@example.com")))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        matches!(
+            verify(&world, "wanted@example.com", &second_code),
+            Err(VerifyEmailError::EmailTaken)
+        ),
+        "the second account's code cannot take the address now"
+    );
+}
+
+#[test]
+fn email_change_codes_are_issued_once_per_cooldown() {
+    let world = world();
+    create_user(&world, "cool@example.com", true);
+    let caller = caller_of(&world, "cool@example.com");
+    let change = || UserUpdate {
+        email: Some(email("cool.new@example.com")),
+        current_password: Some(PASSWORD.into()),
+        ..UserUpdate::default()
+    };
+    update(&world, &caller, change()).unwrap();
+    let first = last_code(&world, "cool.new@example.com");
+    update(&world, &caller, change()).unwrap();
+    assert_eq!(world.outbox.to("cool.new@example.com").len(), 1, "within the cooldown");
+    world.advance(RESEND_COOLDOWN_SECONDS + 1);
+    update(&world, &caller, change()).unwrap();
+    assert_eq!(world.outbox.to("cool.new@example.com").len(), 2);
+    assert!(matches!(
+        verify(&world, "cool.new@example.com", &first),
+        Err(VerifyEmailError::InvalidCode)
+    ));
+}

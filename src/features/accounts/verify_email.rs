@@ -1,13 +1,18 @@
-//! Email verification, for a new account or for an email change.
+//! Email verification, for a new account or for an email change. A guess is checked,
+//! counted and (if right) consumed in one atomic statement over the codes mailed to the
+//! address, so a wrong code takes one round trip whether or not the address has an
+//! account, and a burst of parallel guesses meets the try limit as it arrives.
 
-use super::{CHANGE_EMAIL, MAX_CODE_ATTEMPTS, VERIFY_EMAIL};
-use crate::features::one_time_tokens::{OneTimeToken, OneTimeTokens};
-use crate::features::users::{Users, WriteUserError};
+use super::{CHANGE_EMAIL, MAX_CODE_ATTEMPTS, MAX_CODE_TRIES_PER_DAY, VERIFY_EMAIL};
+use crate::features::one_time_tokens::{self, Guess, OneTimeToken, OneTimeTokens};
+use crate::features::password_reset;
+use crate::features::sessions;
+use crate::features::users::{self, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
 use crate::kernel::secrets::VerificationCode;
-use crate::kernel::sql::StoreError;
-use crate::kernel::{EmailAddress, UnixSeconds};
+use crate::kernel::sql::{DbError, StoreError};
+use crate::kernel::{EmailAddress, SessionId, UnixSeconds};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyEmailError {
@@ -29,43 +34,65 @@ pub async fn verify_email(
     code: Option<&VerificationCode>,
 ) -> Result<(), VerifyEmailError> {
     let now = ctx.clock.now();
-    let tokens = OneTimeTokens(ctx.db);
-    let (purpose, user_id) = match Users(ctx.db).by_email(email).await? {
-        Some(user) if !user.email_verified => (VERIFY_EMAIL, user.id),
-        _ => match tokens.live_by_new_email(CHANGE_EMAIL, email, now).await? {
-            Some(pending) => (CHANGE_EMAIL, pending.user_id),
-            None => return Err(VerifyEmailError::InvalidCode),
-        },
+    // No code is six digits of nothing: its digest matches no token, and the try counts.
+    let secret = code.map_or("", |c| c.expose());
+    let digest = |purpose: one_time_tokens::Purpose| ctx.digester.digest(purpose.0, email.as_str(), secret);
+    let guess = Guess {
+        sent_to: email.as_str(),
+        candidates: [
+            (VERIFY_EMAIL, digest(VERIFY_EMAIL)),
+            (CHANGE_EMAIL, digest(CHANGE_EMAIL)),
+        ],
+        now,
+        max_attempts: MAX_CODE_ATTEMPTS,
+        daily_cap: MAX_CODE_TRIES_PER_DAY,
     };
-    let consumed = match code {
-        Some(code) => {
-            let digest = ctx.digester.digest(purpose.0, &user_id.0, code.expose());
-            tokens.consume(purpose, &digest, now, MAX_CODE_ATTEMPTS).await?
-        }
-        None => None,
-    };
-    let Some(token) = consumed.filter(|t| t.user_id == user_id) else {
-        tokens.record_failed_attempt(&user_id, purpose, now).await?;
-        return Err(VerifyEmailError::InvalidCode);
-    };
-    if purpose == CHANGE_EMAIL {
-        confirm_email_change(ctx, &token, now).await?;
+    let token = OneTimeTokens(ctx.db)
+        .attempt(&guess)
+        .await?
+        .ok_or(VerifyEmailError::InvalidCode)?;
+    if token.purpose == CHANGE_EMAIL {
+        confirm_email_change(ctx, &token, email, now).await?;
     } else {
-        Users(ctx.db).mark_email_verified(&user_id, now).await?;
+        prove_registration(ctx, &token, email, now).await?;
     }
-    ctx.emit(AuthEvent::EmailVerified { user_id });
+    ctx.emit(AuthEvent::EmailVerified { user_id: token.user_id });
     Ok(())
 }
 
-async fn confirm_email_change(ctx: &Ctx<'_>, token: &OneTimeToken, now: UnixSeconds) -> Result<(), VerifyEmailError> {
-    let new_email = token
-        .new_email
-        .as_deref()
-        .and_then(|e| EmailAddress::parse(e).ok())
-        .ok_or(VerifyEmailError::InvalidCode)?;
-    match Users(ctx.db).set_email(&token.user_id, &new_email, now).await {
-        Ok(()) => Ok(()),
-        Err(WriteUserError::EmailTaken) => Err(VerifyEmailError::EmailTaken),
-        Err(WriteUserError::Store(e)) => Err(e.into()),
+/// A new account proved its address. If a second registration met it while unverified, the
+/// password it has was chosen before anyone proved the address — maybe by someone else —
+/// so it is dropped and the address (now proven) gets a reset link instead.
+async fn prove_registration(
+    ctx: &Ctx<'_>,
+    token: &OneTimeToken,
+    email: &EmailAddress,
+    now: UnixSeconds,
+) -> Result<(), VerifyEmailError> {
+    let must_reset = Users(ctx.db).prove_address(&token.user_id, email.as_str(), now).await?;
+    if must_reset == Some(true) {
+        password_reset::mail_reset_link(ctx, email).await?;
+    }
+    Ok(())
+}
+
+/// The account moves to the proven address; its other sessions and every other unused
+/// token of it end in the same transaction.
+async fn confirm_email_change(
+    ctx: &Ctx<'_>,
+    token: &OneTimeToken,
+    email: &EmailAddress,
+    now: UnixSeconds,
+) -> Result<(), VerifyEmailError> {
+    let keep = token.session_id.clone().map(SessionId);
+    let statements = [
+        users::set_email(&token.user_id, email, now),
+        sessions::revoke_all_but(&token.user_id, keep.as_ref(), now),
+        one_time_tokens::end_all_of_user(&token.user_id, now),
+    ];
+    match ctx.db.batch(&statements).await {
+        Ok(_) => Ok(()),
+        Err(DbError::Unique(_)) => Err(VerifyEmailError::EmailTaken),
+        Err(DbError::Store(e)) => Err(e.into()),
     }
 }

@@ -6,7 +6,7 @@
 
 mod store;
 
-pub use store::{OneTimeToken, OneTimeTokens};
+pub use store::{consume, end_all_of_user, issue, issued, Guess, Issue, OneTimeToken, OneTimeTokens, Owner};
 
 /// Why a token exists; part of its digest and of every lookup, so a code for one purpose
 /// never works for another. Each capability declares its own.

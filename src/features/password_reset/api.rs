@@ -61,6 +61,7 @@ pub async fn reset(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
             }
             ResetPasswordError::Store(e) => e.into(),
             ResetPasswordError::Hash(e) => ApiError::internal_cause(e),
+            ResetPasswordError::Limiter(e) => e.into(),
         })?;
     Ok(Response::json(
         200,

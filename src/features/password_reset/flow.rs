@@ -1,18 +1,21 @@
-//! Forgotten passwords: a mailed single-use link, then a new password that ends every session.
+//! Forgotten passwords: a mailed single-use link, then a new password that ends every
+//! session, every other unused token and the account's login lockout.
 
+use super::store;
 use super::{PasswordResetSettings, PASSWORD_RESET_LINK, RESET_PASSWORD};
-use crate::features::one_time_tokens::{OneTimeToken, OneTimeTokens};
-use crate::features::sessions::Sessions;
+use crate::features::one_time_tokens::{Issue, OneTimeTokens, Owner};
+use crate::features::sessions;
 use crate::features::users::passwords::{self, HashError};
-use crate::features::users::{self, Users, UsersSettings};
+use crate::features::users::{self, UsersSettings};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
 use crate::kernel::mail::Mail;
-use crate::kernel::secrets::OpaqueToken;
+use crate::kernel::secrets::{random_uuid, OpaqueToken};
 use crate::kernel::sql::StoreError;
 use crate::kernel::{EmailAddress, Password};
+use crate::rate_limit::LimiterError;
 
-/// Reset tokens are looked up by digest alone: there is no user to bind them to yet.
+/// Reset tokens are looked up by digest alone: the link carries nothing else.
 const RESET_SUBJECT: &str = "";
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,8 @@ pub enum ResetPasswordError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    #[error(transparent)]
+    Limiter(#[from] LimiterError),
 }
 
 /// `FRONTEND_URL/reset-password?token=...`.
@@ -30,22 +35,30 @@ fn reset_url(ctx: &Ctx<'_>, token: &str) -> String {
     format!("{}/reset-password?token={token}", ctx.config.frontend_url)
 }
 
-/// Mails a reset link if the account exists; answers the same either way.
+/// Mails a reset link if the address has an account (replacing any link mailed before);
+/// the same statements run, in one round trip, either way.
 pub async fn forget_password(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<(), StoreError> {
-    let Some(user) = Users(ctx.db).by_email(email).await? else {
-        return Ok(());
-    };
     let now = ctx.clock.now();
     let minutes = ctx.settings::<PasswordResetSettings>().link_minutes;
     let token = OpaqueToken::generate();
-    let digest = ctx.digester.digest(RESET_PASSWORD.0, RESET_SUBJECT, token.expose());
-    let stored = OneTimeToken::issue(RESET_PASSWORD, &user.id, digest, now, minutes * 60);
-    OneTimeTokens(ctx.db).replace(&stored, None).await?;
-    ctx.outbox.send(
-        Mail::new(&PASSWORD_RESET_LINK, user.email)
-            .with("reset_url", reset_url(ctx, token.expose()))
-            .with("expires_minutes", minutes),
-    );
+    let id = random_uuid();
+    let issue = Issue {
+        id: &id,
+        purpose: RESET_PASSWORD,
+        owner: Owner::AccountAt { unverified_only: false },
+        sent_to: email.as_str(),
+        digest: ctx.digester.digest(RESET_PASSWORD.0, RESET_SUBJECT, token.expose()),
+        now,
+        lifetime_seconds: minutes * 60,
+        cooldown_since: None,
+    };
+    if OneTimeTokens(ctx.db).issue(&issue).await? {
+        ctx.outbox.send(
+            Mail::new(&PASSWORD_RESET_LINK, email.as_str())
+                .with("reset_url", reset_url(ctx, token.expose()))
+                .with("expires_minutes", minutes),
+        );
+    }
     Ok(())
 }
 
@@ -60,19 +73,16 @@ pub async fn reset_password(
     let hash = passwords::hash(new_password.expose(), ctx.settings::<UsersSettings>().bcrypt_cost)?;
     let now = ctx.clock.now();
     let digest = ctx.digester.digest(RESET_PASSWORD.0, RESET_SUBJECT, token.expose());
-    let consumed = OneTimeTokens(ctx.db)
-        .consume(RESET_PASSWORD, &digest, now, i64::MAX)
-        .await?
-        .ok_or(ResetPasswordError::InvalidToken)?;
-    let user_id = consumed.user_id;
-    let users = Users(ctx.db);
-    users.set_password_hash(&user_id, &hash, now).await?;
-    Sessions(ctx.db).revoke_all_but(&user_id, None, now).await?;
     // The link reached the mailbox, which proves the address as well as a code would.
-    users.mark_email_verified(&user_id, now).await?;
-    if let Some(user) = users.by_id(&user_id).await? {
-        ctx.outbox.send(users::password_changed(&user.email));
-    }
+    let results = ctx
+        .db
+        .batch(&store::reset(&digest, &hash, now, &random_uuid()))
+        .await
+        .map_err(StoreError::from)?;
+    let (user_id, email) = store::reset_account(results)?.ok_or(ResetPasswordError::InvalidToken)?;
+    ctx.outbox.send(users::password_changed(&email));
+    // The owner can log in at once with the new password, whatever was guessed before.
+    sessions::end_lockout(ctx, &email).await?;
     ctx.emit(AuthEvent::PasswordReset { user_id });
     Ok(())
 }

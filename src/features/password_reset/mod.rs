@@ -3,6 +3,9 @@
 
 mod api;
 mod flow;
+mod store;
+
+pub use flow::forget_password as mail_reset_link;
 
 use crate::features::one_time_tokens::Purpose;
 use crate::handler;

@@ -53,7 +53,7 @@ fn a_link_resets_once_ends_every_session_and_proves_the_address() {
         Err(ResetPasswordError::InvalidToken)
     ));
     let after = pollster::block_on(Users(&world.db).by_id(&user.id)).unwrap().unwrap();
-    assert!(passwords::verify("a brand new passphrase", &after.password_hash));
+    assert!(passwords::verify("a brand new passphrase", &after.password_hash, 4));
     assert!(after.email_verified, "the link proved the address");
     assert!(pollster::block_on(Sessions(&world.db).live_user(&session.id, T0))
         .unwrap()
@@ -89,4 +89,74 @@ fn an_expired_link_is_refused() {
         reset(&world, &token, "a brand new passphrase"),
         Err(ResetPasswordError::InvalidToken)
     ));
+}
+
+#[test]
+fn a_reset_ends_the_login_lockout_so_the_owner_gets_in_at_once() {
+    let world = world();
+    create_user(&world, "locked@example.com", true);
+    let login = |password: &str| {
+        let email = EmailAddress::parse("locked@example.com").unwrap();
+        world.with_ctx(|ctx| {
+            pollster::block_on(async {
+                let attempt = sessions::testing::begin(ctx, &email).await?;
+                sessions::testing::complete(ctx, attempt, password, Default::default()).await
+            })
+        })
+    };
+    for _ in 0..6 {
+        assert!(login("somebody guessing").is_err());
+    }
+    assert!(login(crate::features::users::testing::PASSWORD).is_err(), "locked out");
+    forget(&world, "locked@example.com");
+    let url = world
+        .outbox
+        .to("locked@example.com")
+        .last()
+        .unwrap()
+        .value("reset_url")
+        .unwrap()
+        .to_owned();
+    let token = OpaqueToken::parse(url.split("token=").nth(1).unwrap()).unwrap();
+    reset(&world, &token, "a brand new passphrase").unwrap();
+    assert!(
+        login("a brand new passphrase").is_ok(),
+        "the lockout ended with the reset"
+    );
+}
+
+#[test]
+fn a_second_reset_with_the_same_link_changes_nothing() {
+    let world = world();
+    let user = create_user(&world, "twice@example.com", true);
+    forget(&world, "twice@example.com");
+    let url = world.outbox.to("twice@example.com")[0]
+        .value("reset_url")
+        .unwrap()
+        .to_owned();
+    let token = OpaqueToken::parse(url.split("token=").nth(1).unwrap()).unwrap();
+    reset(&world, &token, "the first new passphrase").unwrap();
+    assert!(reset(&world, &token, "the second new passphrase").is_err());
+    let after = pollster::block_on(Users(&world.db).by_id(&user.id)).unwrap().unwrap();
+    assert!(passwords::verify("the first new passphrase", &after.password_hash, 4));
+}
+
+#[test]
+fn a_new_link_replaces_the_old_one() {
+    let world = world();
+    create_user(&world, "relink@example.com", true);
+    forget(&world, "relink@example.com");
+    forget(&world, "relink@example.com");
+    let links: Vec<String> = world
+        .outbox
+        .to("relink@example.com")
+        .iter()
+        .map(|m| m.value("reset_url").unwrap().split("token=").nth(1).unwrap().to_owned())
+        .collect();
+    let token = |i: usize| OpaqueToken::parse(&links[i]).unwrap();
+    assert!(
+        reset(&world, &token(0), "a brand new passphrase").is_err(),
+        "superseded"
+    );
+    reset(&world, &token(1), "a brand new passphrase").unwrap();
 }

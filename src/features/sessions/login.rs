@@ -49,21 +49,63 @@ pub enum LoginError {
     Limiter(#[from] LimiterError),
 }
 
-/// The answer to a wrong password; when it started a lockout, the owner (if any) is told once.
+/// The answer to a wrong password at login.
 fn wrong_password(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) -> LoginError {
     ctx.emit(AuthEvent::LoginFailed);
-    if notify {
-        ctx.emit(AuthEvent::LockoutStarted);
-        if let Some(user) = owner {
-            let wait = ctx.settings::<SessionsSettings>().lockout.backoff_seconds(1);
-            ctx.outbox.send(
-                Mail::new(&ACCOUNT_LOCKED, &user.email)
-                    .with("reset_url", ctx.config.forgot_password_url())
-                    .with("retry_after_seconds", wait),
-            );
-        }
-    }
+    lockout_started(ctx, owner, notify);
     LoginError::InvalidCredentials
+}
+
+/// When a wrong password started a lockout, the owner (if any) is told once.
+fn lockout_started(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) {
+    if !notify {
+        return;
+    }
+    ctx.emit(AuthEvent::LockoutStarted);
+    if let Some(user) = owner {
+        let wait = ctx.settings::<SessionsSettings>().lockout.backoff_seconds(1);
+        ctx.outbox.send(
+            Mail::new(&ACCOUNT_LOCKED, &user.email)
+                .with("reset_url", ctx.config.forgot_password_url())
+                .with("retry_after_seconds", wait),
+        );
+    }
+}
+
+/// The counter of the account behind `email`: keyed by a pseudonym, known account or not.
+fn lockout_key(ctx: &Ctx<'_>, email: &str) -> String {
+    format!("lockout:{}", ctx.pseudonym(email))
+}
+
+/// Checks the password of a signed-in `user` (update-user's `current_password`) inside
+/// the same lockout as login: the attempt is reserved first, so a stolen token cannot
+/// guess silently; a right password ends the streak as a login would.
+pub async fn check_password(ctx: &Ctx<'_>, user: &User, password: &str) -> Result<bool, LoginError> {
+    let key = lockout_key(ctx, &user.email);
+    let gate = ctx
+        .limiter
+        .begin_login(
+            &key,
+            ctx.settings::<SessionsSettings>().lockout,
+            ctx.policy(&LOGIN_ACCOUNT),
+        )
+        .await?;
+    let notify = match gate {
+        Gate::Blocked { retry_after_seconds } => return Err(LoginError::Locked { retry_after_seconds }),
+        Gate::Open { notify_on_failure } => notify_on_failure,
+    };
+    let cost = ctx.settings::<UsersSettings>().bcrypt_cost;
+    if passwords::verify(password, &user.password_hash, cost) {
+        ctx.limiter.login_succeeded(&key).await?;
+        return Ok(true);
+    }
+    lockout_started(ctx, Some(user), notify);
+    Ok(false)
+}
+
+/// Ends the lockout of the account behind `email`: a completed reset lets its owner in at once.
+pub async fn end_lockout(ctx: &Ctx<'_>, email: &str) -> Result<(), LimiterError> {
+    ctx.limiter.login_succeeded(&lockout_key(ctx, email)).await
 }
 
 /// A login admitted by the account's lockout, with the account (if any) looked up.
@@ -77,7 +119,7 @@ pub struct Attempt {
 /// account's lockout and looks the account up, concurrently (one round trip of latency).
 /// The lockout counts attempts per email, known or not, so it reveals nothing either.
 pub async fn begin(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<Attempt, LoginError> {
-    let lockout_key = format!("lockout:{}", ctx.pseudonym(email.as_str()));
+    let lockout_key = lockout_key(ctx, email.as_str());
     let gate = ctx.limiter.begin_login(
         &lockout_key,
         ctx.settings::<SessionsSettings>().lockout,
@@ -110,7 +152,7 @@ pub async fn complete(
     } = attempt;
     let bcrypt_cost = ctx.settings::<UsersSettings>().bcrypt_cost;
     let password_ok = match &found {
-        Some(user) => passwords::verify(password, &user.password_hash),
+        Some(user) => passwords::verify(password, &user.password_hash, bcrypt_cost),
         None => {
             passwords::verify_dummy(password, bcrypt_cost);
             false

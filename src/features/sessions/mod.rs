@@ -9,8 +9,15 @@ mod logout;
 mod store;
 mod tokens;
 
+/// For other capabilities' tests: a login in its two halves.
+#[cfg(test)]
+pub mod testing {
+    pub use super::login::{begin, complete};
+}
+
 pub use api::{caller, ACCESS_COOKIE};
 pub use authenticate::Caller;
+pub use login::{check_password, end_lockout, LoginError};
 pub use store::{revoke_all_but, Session, Sessions};
 pub use tokens::{JwtAlgorithm, TokenService, TokenSettings};
 

@@ -73,7 +73,7 @@ fn a_hash_made_at_another_cost_is_upgraded_at_login() {
     log_in(&world, "di@example.com", PASSWORD).unwrap();
     let stored = pollster::block_on(Users(&world.db).by_id(&user.id)).unwrap().unwrap();
     assert_eq!(passwords::cost_of(&stored.password_hash), Some(4), "the test cost");
-    assert!(passwords::verify(PASSWORD, &stored.password_hash));
+    assert!(passwords::verify(PASSWORD, &stored.password_hash, 4));
 }
 
 #[test]

@@ -11,7 +11,10 @@ mod store;
 pub mod testing;
 
 pub use model::{FullName, InvalidFullName, User, UserBody, MAX_FULL_NAME_CHARS};
-pub use store::{mark_email_verified, set_password_hash, UserRow, Users, WriteUserError, PING};
+pub use store::{
+    account_at, exists, mark_email_verified, register, registered, set_email, set_password_hash, Registered, UserRow,
+    Users, WriteUserError, NO_PASSWORD, PING,
+};
 
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::feature::Feature;

@@ -14,9 +14,15 @@ pub fn hash(password: &str, cost: u32) -> Result<String, HashError> {
 
 /// True only for a well-formed `$2a$`, `$2b$`, `$2x$` or `$2y$` hash of `password`.
 /// Passwords over bcrypt's 72 bytes never match: they cannot have been set here, and
-/// checking a truncated prefix would accept passwords the user never chose.
-pub fn verify(password: &str, hash: &str) -> bool {
-    password.len() <= MAX_PASSWORD_BYTES && bcrypt::verify(password, hash).unwrap_or(false)
+/// checking a truncated prefix would accept passwords the user never chose. Whatever the
+/// reason for a `false` (over-long password, no usable hash, wrong password), it costs one
+/// bcrypt check at `cost` or at the hash's own: the time does not tell the reasons apart.
+pub fn verify(password: &str, hash: &str, cost: u32) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES || cost_of(hash).is_none() {
+        verify_dummy(password, cost);
+        return false;
+    }
+    bcrypt::verify(password, hash).unwrap_or(false)
 }
 
 /// The cost a stored hash was made with, e.g. 12 for `$2b$12$...`.
@@ -44,8 +50,8 @@ mod tests {
     #[test]
     fn hashes_verify_and_report_their_cost() {
         let h = hash("correct horse battery", 4).unwrap();
-        assert!(verify("correct horse battery", &h));
-        assert!(!verify("correct horse batterY", &h));
+        assert!(verify("correct horse battery", &h, 4));
+        assert!(!verify("correct horse batterY", &h, 4));
         assert_eq!(cost_of(&h), Some(4));
     }
 
@@ -55,19 +61,20 @@ mod tests {
         let h = hash("correct horse battery", 5).unwrap();
         for prefix in ["$2a$", "$2y$", "$2b$"] {
             let foreign = format!("{prefix}{}", &h[4..]);
-            assert!(verify("correct horse battery", &foreign), "{prefix}");
+            assert!(verify("correct horse battery", &foreign, 5), "{prefix}");
             assert_eq!(cost_of(&foreign), Some(5));
         }
     }
 
     #[test]
     fn malformed_hashes_and_overlong_passwords_never_match() {
-        assert!(!verify("anything at all", "not-a-hash"));
+        assert!(!verify("anything at all", "not-a-hash", 4));
+        assert!(!verify("anything at all", super::super::NO_PASSWORD, 4));
         assert_eq!(cost_of("$argon2id$v=19$..."), None);
         let long = "a".repeat(80);
         let h = hash(&long[..72], 4).unwrap();
         assert!(
-            !verify(&long, &h),
+            !verify(&long, &h, 4),
             "a 73+ byte password must not match its 72-byte prefix"
         );
     }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::model::User;
-use crate::kernel::sql::{flag, Database, DbError, Sql, Statement, StoreError, Value};
+use crate::kernel::sql::{flag, Database, DbError, Rows, Sql, Statement, StoreError, Value};
 use crate::kernel::{EmailAddress, UnixSeconds, UserId};
 
 /// The columns of a `User`, for tables joined under the alias `$t` (`users` when alone).
@@ -92,6 +92,38 @@ const SET_EMAIL: Sql = Sql::new(
     "UPDATE users SET email = ?2, email_verified = 1, updated_at = ?3 WHERE id = ?1",
     "UPDATE users SET email = ?2, email_verified = true, updated_at = to_timestamp(?3) WHERE id = ?1::text::uuid",
 );
+/// A new account, unless the address is taken (then nothing: no error, no aborted batch).
+const INSERT_UNLESS_TAKEN: Sql = Sql::new(
+    "INSERT INTO users (id, email, full_name, password_hash, email_verified, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5) ON CONFLICT (email) DO NOTHING RETURNING id",
+    "INSERT INTO users (id, email, full_name, password_hash, email_verified, created_at, updated_at) \
+     VALUES (?1::text::uuid, ?2, ?3, ?4, false, to_timestamp(?5), to_timestamp(?5)) \
+     ON CONFLICT (email) DO NOTHING RETURNING id::text AS id",
+);
+/// A registration met the unverified account at `?1` (not the one it just made, `?2`).
+const MARK_CONTESTED: Sql = Sql::new(
+    "UPDATE users SET registration_contested = 1 WHERE email = ?1 AND email_verified = 0 AND id <> ?2",
+    "UPDATE users SET registration_contested = true \
+     WHERE email = ?1 AND NOT email_verified AND id <> ?2::text::uuid",
+);
+/// Whether the address has a verified account: `?1`.
+const VERIFIED_AT: Sql = Sql::new(
+    "SELECT email_verified FROM users WHERE email = ?1",
+    "SELECT email_verified FROM users WHERE email = ?1",
+);
+/// The account `?1` proved the address `?2` it was registered with (`?3` now). A contested
+/// registration loses its password on the way (`must_reset`).
+const PROVE_ADDRESS: Sql = Sql::new(
+    "UPDATE users SET email_verified = 1, updated_at = ?3, \
+     password_hash = CASE WHEN registration_contested = 1 THEN '!' ELSE password_hash END, \
+     registration_contested = 0 WHERE id = ?1 AND email = ?2 AND email_verified = 0 \
+     RETURNING password_hash = '!' AS must_reset",
+    "UPDATE users SET email_verified = true, updated_at = to_timestamp(?3), \
+     password_hash = CASE WHEN registration_contested THEN '!' ELSE password_hash END, \
+     registration_contested = false WHERE id = ?1::text::uuid AND email = ?2 AND NOT email_verified \
+     RETURNING password_hash = '!' AS must_reset",
+);
+
 /// Touches the table, so a missing migration fails `/health` too.
 pub const PING: Sql = Sql::same("SELECT 1 AS ok FROM users LIMIT 1");
 
@@ -144,6 +176,20 @@ impl From<UserRow> for User {
 pub struct Users<'a>(pub &'a dyn Database);
 
 impl Users<'_> {
+    /// Marks the account verified with the address the code was mailed to; answers whether
+    /// it must now reset its password (a contested registration), `None` when the account
+    /// no longer has that address or was verified meanwhile.
+    pub async fn prove_address(&self, id: &UserId, email: &str, now: UnixSeconds) -> Result<Option<bool>, StoreError> {
+        #[derive(Deserialize)]
+        struct Proven {
+            #[serde(deserialize_with = "flag")]
+            must_reset: bool,
+        }
+        let params = [id.0.as_str().into(), email.into(), now.into()];
+        let proven: Option<Proven> = self.0.first(&PROVE_ADDRESS, &params).await?;
+        Ok(proven.map(|p| p.must_reset))
+    }
+
     pub async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
         let params = [
             user.id.0.as_str().into(),
@@ -187,11 +233,63 @@ impl Users<'_> {
 
     /// Moves the account to a proven address (verified by the move).
     pub async fn set_email(&self, id: &UserId, email: &EmailAddress, now: UnixSeconds) -> Result<(), WriteUserError> {
-        let params = [id.0.as_str().into(), email.as_str().into(), now.into()];
-        self.0.run(&SET_EMAIL, &params).await?;
+        let statement = set_email(id, email, now);
+        self.0.run(&statement.sql, &statement.params).await?;
         Ok(())
     }
 }
+
+/// The statements of a registration, for one batch with its code: the account (unless the
+/// address is taken), a contested mark on an unverified account it met, and whether the
+/// address's account is verified. Answered by `registered`.
+pub fn register(user: &User) -> [Statement; 3] {
+    [
+        Statement::new(
+            INSERT_UNLESS_TAKEN,
+            vec![
+                user.id.0.as_str().into(),
+                user.email.as_str().into(),
+                user.full_name.as_deref().into(),
+                user.password_hash.as_str().into(),
+                user.created_at.into(),
+            ],
+        ),
+        Statement::new(
+            MARK_CONTESTED,
+            vec![user.email.as_str().into(), user.id.0.as_str().into()],
+        ),
+        Statement::new(VERIFIED_AT, vec![user.email.as_str().into()]),
+    ]
+}
+
+/// What the statements of `register`, answered at `results[at..at + 3]`, found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    New,
+    /// The address belongs to a verified account.
+    TakenVerified,
+    /// The address belongs to an account still unverified (now contested).
+    TakenUnverified,
+}
+
+pub fn registered(results: &[Rows], at: usize) -> Result<Registered, StoreError> {
+    #[derive(Deserialize)]
+    struct Verified {
+        #[serde(deserialize_with = "flag")]
+        email_verified: bool,
+    }
+    if results.get(at).is_some_and(|inserted| !inserted.rows.is_empty()) {
+        return Ok(Registered::New);
+    }
+    let found = results.get(at + 2).cloned().unwrap_or_default().first::<Verified>()?;
+    Ok(match found {
+        Some(Verified { email_verified: true }) => Registered::TakenVerified,
+        _ => Registered::TakenUnverified,
+    })
+}
+
+/// The password no password matches: what a contested registration has once proven.
+pub const NO_PASSWORD: &str = "!";
 
 /// The password change as a statement, for a batch that must commit with it.
 pub fn set_password_hash(id: &UserId, hash: &str, now: UnixSeconds) -> Statement {
@@ -199,6 +297,22 @@ pub fn set_password_hash(id: &UserId, hash: &str, now: UnixSeconds) -> Statement
         SET_PASSWORD_HASH,
         vec![id.0.as_str().into(), Value::from(hash), now.into()],
     )
+}
+
+/// Moving the account to a proven address, for a batch (a taken address fails it with
+/// `DbError::Unique`).
+pub fn set_email(id: &UserId, email: &EmailAddress, now: UnixSeconds) -> Statement {
+    Statement::new(SET_EMAIL, vec![id.0.as_str().into(), email.as_str().into(), now.into()])
+}
+
+/// Whether an account has the address, for a batch; `exists` reads the answer.
+pub fn account_at(email: &str) -> Statement {
+    Statement::new(VERIFIED_AT, vec![email.into()])
+}
+
+/// Whether the statement of `account_at`, answered at `results[at]`, found an account.
+pub fn exists(results: &[Rows], at: usize) -> bool {
+    results.get(at).is_some_and(|found| !found.rows.is_empty())
 }
 
 /// Marking the address verified, for a batch.

@@ -252,6 +252,35 @@ impl TestApp {
         (email, answer.json()["access_token"].as_str().unwrap().to_owned())
     }
 
+    /// Sends a JSON request under a fresh request id and answers it with the Worker's log
+    /// line for it (route, status, `db_round_trips`, ...).
+    pub fn traced(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &Value) -> (Answer, Value) {
+        static TRACE: AtomicU32 = AtomicU32::new(0);
+        let id = format!("trace-{}-{}", std::process::id(), TRACE.fetch_add(1, Ordering::Relaxed));
+        let mut all = vec![("X-Request-Id", id.as_str()), ("Content-Type", "application/json")];
+        all.extend_from_slice(headers);
+        let answer = self.request(method, path, &all, Some(body.to_string().as_bytes()));
+        (answer, self.log_line(&id))
+    }
+
+    /// The request log line of `request_id` (the one with a status), waiting for it a while.
+    pub fn log_line(&self, request_id: &str) -> Value {
+        let needle = format!("\"request_id\":\"{request_id}\"");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+            let found = log
+                .lines()
+                .filter(|line| line.contains(&needle) && line.contains("\"db_round_trips\""))
+                .find_map(|line| serde_json::from_str::<Value>(&line[line.find('{')?..]).ok());
+            if let Some(json) = found {
+                return json;
+            }
+            assert!(std::time::Instant::now() < deadline, "no log line for {request_id}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Rows of a query written for each backend (D1 is SQLite; Postgres has its own types).
     pub fn query(&self, d1_sql: &str, postgres_sql: &str) -> Vec<Value> {
         let _exclusive = self.gate.write().unwrap_or_else(|e| e.into_inner());
