@@ -189,6 +189,29 @@ pub fn authenticated_routes_are_limited_per_user() {
     );
 }
 
+/// `RATE_LIMIT_LOGIN_IP`'s default burst, which the test instance keeps.
+const LOGIN_IP_BURST: u32 = 30;
+
+/// Sends `refused` more often than the lockout's free attempts and the per-IP login limit
+/// allow, from one address, for `email`'s account; it must never have been counted: the
+/// right password from the same address logs in straight after.
+fn assert_never_counted(email: &str, refused: impl Fn(&str) -> Answer, status: u16) {
+    let ip = unique_ip();
+    let attempts = LOGIN_IP_BURST.max(LOCKOUT_FREE_ATTEMPTS) + 2;
+    let statuses: Vec<u16> = (0..attempts).map(|_| refused(&ip).status).collect();
+    assert!(statuses.iter().all(|s| *s == status), "{statuses:?}");
+    let after = login_from(&ip, email, PASSWORD);
+    assert_eq!(after.status, 200, "{}", after.body);
+}
+
+/// A password over bcrypt's 72 bytes is refused as input, before any limit: bad input is
+/// not a guess, and counting it would lock the owner out for nothing.
+pub fn over_long_passwords_never_lock_an_account() {
+    let email = spawn_app().verified_user("long-lockout");
+    let over_long = format!("{PASSWORD}{}", "x".repeat(73 - PASSWORD.len()));
+    assert_never_counted(&email, |ip| login_from(ip, &email, &over_long), 422);
+}
+
 /// The test instance allows a burst of 40 logins per account, successful or not, from any
 /// number of addresses.
 pub fn logins_per_account_are_limited_whatever_the_ip() {
@@ -213,5 +236,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         thirty_wrong_logins_in_a_row_meet_a_429,
         authenticated_routes_are_limited_per_user,
         logins_per_account_are_limited_whatever_the_ip,
+        over_long_passwords_never_lock_an_account,
     ]
 }

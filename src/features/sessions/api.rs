@@ -10,6 +10,7 @@ use super::login::{self as flow, ClientInfo, LoginError};
 use super::{EMAIL_NOT_VERIFIED, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
 use crate::features::users::UserBody;
 use crate::kernel::feature::Ctx;
+use crate::kernel::password::{InvalidPassword, MAX_PASSWORD_BYTES};
 use crate::kernel::problem::{ApiError, NOT_AUTHENTICATED};
 use crate::kernel::web::{body, Fields, Request, Response};
 
@@ -19,7 +20,7 @@ pub const ACCESS_COOKIE: &str = "access_token";
 pub struct LoginRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
 
@@ -29,7 +30,7 @@ pub struct LoginForm {
     /// The email address.
     #[schema(format = Email, max_length = 254)]
     pub username: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
 
@@ -72,10 +73,8 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     let (email, password) = credentials(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &email);
-    if password.is_empty() {
-        fields.push("password", "field required");
-    }
-    let email = fields.finish(|| email)?;
+    let password = presented_password(&mut fields, &password);
+    let (email, password) = fields.finish(|| Some((email?, password?)))?;
     let client = ClientInfo {
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.map(str::to_owned),
@@ -84,7 +83,7 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     // A login the IP limit refuses still counts as an attempt on the account's streak.
     let (admitted, attempt) = join(ctx.enforce(&[(&LOGIN_IP, ctx.ip())]), flow::begin(ctx, &email)).await;
     admitted?;
-    let logged_in = flow::complete(ctx, attempt?, &password, client).await?;
+    let logged_in = flow::complete(ctx, attempt?, password, client).await?;
     ctx.identify(&logged_in.user.id.0);
     let cookie = format!(
         "{ACCESS_COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",
@@ -99,6 +98,24 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         user: UserBody::from(&logged_in.user),
     };
     Ok(Response::json(200, &body).with_header("Set-Cookie", cookie))
+}
+
+/// The password as presented: not empty, and within the 72 bytes bcrypt reads. Checked
+/// with the email, before the account is looked up or any limit is asked. A longer one
+/// cannot be anyone's (register and reset refuse it), and `passwords::verify` refuses it
+/// without hashing while an unknown email still runs the dummy hash: let through, it would
+/// make a known account's answer measurably faster, and one request would tell whether the
+/// account exists. Bad input is not a guess either, so it costs no lockout attempt.
+fn presented_password<'p>(fields: &mut Fields, raw: &'p str) -> Option<&'p str> {
+    if raw.is_empty() {
+        fields.push("password", "field required");
+        return None;
+    }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        fields.push("password", InvalidPassword::TooLong.to_string());
+        return None;
+    }
+    Some(raw)
 }
 
 fn secure(ctx: &Ctx<'_>) -> &'static str {
@@ -187,3 +204,111 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(login, logout), components(schemas(LoginResponse)))]
 pub(super) struct Doc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::users::testing::{create_user, PASSWORD};
+    use crate::features::users::FEATURE as USERS;
+    use crate::kernel::feature::Services;
+    use crate::kernel::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
+    use crate::kernel::testing::{NoMetrics, TestWorld};
+    use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
+
+    fn world() -> TestWorld {
+        TestWorld::new(&[&USERS, &super::super::FEATURE])
+    }
+
+    fn login_request(email: &str, password: &str) -> Request {
+        let body = serde_json::json!({ "email": email, "password": password }).to_string();
+        Request::new("POST", "/balance_hub/auth/login")
+            .with_header("content-type", "application/json")
+            .with_body(body)
+    }
+
+    /// The handler's answer on the world's database and limiter.
+    fn send(world: &TestWorld, request: &Request) -> Result<Response, ApiError> {
+        world.with_ctx(|ctx| pollster::block_on(login(ctx, request)))
+    }
+
+    /// The handler's answer with no database and no limiter behind it: a request that asked
+    /// either would be answered 503.
+    fn send_to_nothing(world: &TestWorld, request: &Request) -> Result<Response, ApiError> {
+        let services = Services {
+            db: &Nothing,
+            limiter: &Nothing,
+            metrics: &NoMetrics,
+            ..world.services()
+        };
+        let ctx = Ctx::new(
+            &world.state,
+            &services,
+            &world.events,
+            "test-request",
+            Some("192.0.2.1"),
+        );
+        pollster::block_on(login(&ctx, request))
+    }
+
+    fn code(answer: Result<Response, ApiError>) -> &'static str {
+        answer.map_or_else(|e| e.code.code, |_| "ok")
+    }
+
+    /// Neither a database nor a limiter: every call fails.
+    struct Nothing;
+
+    fn gone<T>() -> Result<T, LimiterError> {
+        Err(LimiterError("not there".into()))
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl RateLimiter for Nothing {
+        async fn take(&self, _: &str, _: Policy) -> Result<Decision, LimiterError> {
+            gone()
+        }
+        async fn begin_login(&self, _: &str, _: LockoutPolicy, _: Policy) -> Result<Gate, LimiterError> {
+            gone()
+        }
+        async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
+            gone()
+        }
+        async fn ping(&self) -> Result<(), LimiterError> {
+            gone()
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Database for Nothing {
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+        fn backend(&self) -> &'static str {
+            "nothing"
+        }
+        async fn run(&self, _: &Sql, _: &[Value]) -> Result<Rows, DbError> {
+            Err(StoreError("not there".into()).into())
+        }
+        async fn batch(&self, _: &[Statement]) -> Result<Vec<Rows>, DbError> {
+            Err(StoreError("not there".into()).into())
+        }
+    }
+
+    #[test]
+    fn an_over_long_password_is_refused_before_the_account_or_a_limit_is_asked() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let over_long = format!("{PASSWORD}{}", "x".repeat(MAX_PASSWORD_BYTES + 1 - PASSWORD.len()));
+        for email in ["ada@example.com", "nobody@example.com"] {
+            let error = send_to_nothing(&world, &login_request(email, &over_long)).unwrap_err();
+            assert_eq!(error.code.code, "validation_error", "{email}");
+            let fields: Vec<&str> = error.problem.errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["password"], "{email}");
+        }
+        let at_the_limit = "x".repeat(MAX_PASSWORD_BYTES);
+        assert_eq!(
+            code(send(&world, &login_request("ada@example.com", &at_the_limit))),
+            "invalid_credentials",
+            "72 bytes is checked like any password"
+        );
+    }
+}
