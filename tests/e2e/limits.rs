@@ -1,5 +1,6 @@
 //! Rate limits and the login lockout, hammered concurrently.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,55 @@ pub fn one_ip_gets_exactly_the_limit_of_registrations() {
     assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
     let ok = answers.iter().find(|a| a.status == 201).unwrap();
     assert!(ok.header("x-ratelimit-remaining").is_some());
+}
+
+/// The first four groups of an IPv6 /64 (in 2001:db8::/32, for documentation) that no other
+/// test uses; the /64 right after it is left unused too, for a neighbour.
+fn unique_slash64() -> [u16; 4] {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    [
+        0x2001,
+        0x0db8,
+        std::process::id() as u16,
+        NEXT.fetch_add(2, Ordering::Relaxed),
+    ]
+}
+
+/// The `i`th address of the /64 `p`, written in one of the forms a client may send.
+fn address_in(p: [u16; 4], i: u16) -> String {
+    let [a, b, c, d] = p;
+    match i % 3 {
+        0 => format!("{a:x}:{b:x}:{c:x}:{d:x}::{:x}", i + 1),
+        1 => format!("{a:04X}:{b:04X}:{c:04X}:{d:04X}:0000:0000:0000:{:04X}", i + 1),
+        _ => format!("{a:x}:{b:x}:{c:x}:{d:x}:{:x}:beef:{i:x}:1", 0xa000 + i),
+    }
+}
+
+/// One IPv6 client holds a whole /64 (2^64 addresses), so per-IP limits count the /64:
+/// 21 registrations from 21 addresses of one /64 meet the register-per-IP limit (20 per
+/// hour), while the /64 next to it keeps its own budget.
+pub fn ipv6_clients_share_a_limit_per_64() {
+    let app = spawn_app();
+    let crowded = unique_slash64();
+    let addresses: Vec<String> = (0..21).map(|i| address_in(crowded, i)).collect();
+    let register = |ip: &str| {
+        let body = json!({ "email": unique_email("ipv6-limit"), "password": PASSWORD }).to_string();
+        app.request(
+            "POST",
+            &app.auth("register"),
+            &[("Content-Type", "application/json"), ("CF-Connecting-IP", ip)],
+            Some(body.as_bytes()),
+        )
+    };
+    let answers = concurrently(addresses.len(), |i| register(&addresses[i]));
+    assert_eq!((count(&answers, 201), count(&answers, 429)), (20, 1), "{addresses:?}");
+    let [a, b, c, d] = crowded;
+    let neighbour = [a, b, c, d + 1];
+    assert_eq!(
+        register(&address_in(neighbour, 0)).status,
+        201,
+        "the next /64 has its own budget"
+    );
 }
 
 /// The test instance allows 3 reset mails per email per 12 s: a burst of 3, then one
@@ -236,6 +286,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         thirty_wrong_logins_in_a_row_meet_a_429,
         authenticated_routes_are_limited_per_user,
         logins_per_account_are_limited_whatever_the_ip,
+        ipv6_clients_share_a_limit_per_64,
         over_long_passwords_never_lock_an_account,
     ]
 }

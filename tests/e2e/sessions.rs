@@ -215,6 +215,20 @@ pub fn an_over_long_password_is_422_whether_or_not_the_account_exists() {
     assert!(problems.iter().all(|p| *p == problems[0]), "{problems:#?}");
 }
 
+/// Limits key IPv6 clients by their /64; the session still records the address as given.
+pub fn a_session_records_the_full_client_address() {
+    let app = spawn_app();
+    let email = app.verified_user("session-ip");
+    for ip in ["2001:db8:5e55:1:aaaa:bbbb:cccc:dddd", "198.51.100.23"] {
+        let answer = login_json(app, &email, PASSWORD, &[("CF-Connecting-IP", ip)]);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let sql = format!(
+            "SELECT s.ip FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = '{email}' AND s.ip = '{ip}'"
+        );
+        assert_eq!(app.query(&sql, &sql).len(), 1, "{ip} is stored whole");
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         login_returns_a_token_and_an_http_only_cookie,
@@ -226,5 +240,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         logout_revokes_the_session,
         hashes_from_elsewhere_verify_and_are_upgraded,
         an_over_long_password_is_422_whether_or_not_the_account_exists,
+        a_session_records_the_full_client_address,
     ]
 }
