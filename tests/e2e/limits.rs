@@ -262,6 +262,27 @@ pub fn over_long_passwords_never_lock_an_account() {
     assert_never_counted(&email, |ip| login_from(ip, &email, &over_long), 422);
 }
 
+/// A login from a foreign origin is refused before any limit: a hostile page cannot spend
+/// the lockout of an account (or its visitors' IP budget) by posting from their browsers.
+pub fn foreign_origin_logins_never_lock_an_account() {
+    let app = spawn_app();
+    let email = app.verified_user("csrf-lockout");
+    let body = json!({ "email": email, "password": "wrong but long enough" }).to_string();
+    let from_elsewhere = |ip: &str| {
+        app.request(
+            "POST",
+            &app.auth("login"),
+            &[
+                ("Content-Type", "application/json"),
+                ("CF-Connecting-IP", ip),
+                ("Origin", "http://evil.test"),
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    assert_never_counted(&email, from_elsewhere, 403);
+}
+
 /// The test instance allows a burst of 40 logins per account, successful or not, from any
 /// number of addresses.
 pub fn logins_per_account_are_limited_whatever_the_ip() {
@@ -288,5 +309,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         logins_per_account_are_limited_whatever_the_ip,
         ipv6_clients_share_a_limit_per_64,
         over_long_passwords_never_lock_an_account,
+        foreign_origin_logins_never_lock_an_account,
     ]
 }

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{spawn_app, unique_email, Answer, TestApp, BCRYPT_COST, PASSWORD};
+use crate::harness::{spawn_app, unique_email, Answer, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, FRONTEND_URL, PASSWORD};
 
 /// bcrypt's limit is 72 bytes: the right password, padded one byte past it.
 fn over_long_password() -> String {
@@ -215,6 +215,61 @@ pub fn an_over_long_password_is_422_whether_or_not_the_account_exists() {
     assert!(problems.iter().all(|p| *p == problems[0]), "{problems:#?}");
 }
 
+/// Login CSRF: a page elsewhere must not log the visitor's browser into an account of its
+/// choosing. A browser names the page's origin on every cross-site POST; a foreign one (or
+/// an opaque `null`) is refused before the body is parsed or a limit is asked.
+pub fn a_login_from_a_foreign_origin_is_403() {
+    let app = spawn_app();
+    let email = app.verified_user("csrf");
+    let foreign = [
+        "http://evil.test",
+        "null",
+        &format!("{FRONTEND_URL}.evil.test"),
+        &format!("{ALLOWED_ORIGIN}:8080"),
+        &FRONTEND_URL.replacen("http://", "https://", 1),
+    ];
+    for origin in foreign {
+        let headers = [("Origin", origin)];
+        for answer in [
+            login_json(app, &email, PASSWORD, &headers),
+            login_form(app, &email, PASSWORD, &headers),
+        ] {
+            answer.assert_problem(403, "forbidden_origin");
+            assert_eq!(answer.header("set-cookie"), None, "{origin}");
+            assert_eq!(
+                answer.header("x-ratelimit-remaining"),
+                None,
+                "{origin}: no limit was asked"
+            );
+        }
+    }
+    let unreadable = app.request(
+        "POST",
+        &app.auth("login"),
+        &[("Content-Type", "application/json"), ("Origin", "http://evil.test")],
+        Some(b"{not json"),
+    );
+    unreadable.assert_problem(403, "forbidden_origin");
+}
+
+/// The frontend, the other configured origins, and clients that send no `Origin` at all
+/// (curl, mobile apps, servers) log in as before.
+pub fn a_login_from_an_allowed_origin_or_none_works() {
+    let app = spawn_app();
+    let email = app.verified_user("origin-ok");
+    for origin in [Some(ALLOWED_ORIGIN), Some(FRONTEND_URL), None] {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        for answer in [
+            login_json(app, &email, PASSWORD, &headers),
+            login_form(app, &email, PASSWORD, &headers),
+        ] {
+            assert_eq!(answer.status, 200, "{origin:?}: {}", answer.body);
+            assert!(answer.header("set-cookie").is_some(), "{origin:?}");
+            assert_eq!(answer.header("access-control-allow-origin"), origin, "{origin:?}");
+        }
+    }
+}
+
 /// Limits key IPv6 clients by their /64; the session still records the address as given.
 pub fn a_session_records_the_full_client_address() {
     let app = spawn_app();
@@ -240,6 +295,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         logout_revokes_the_session,
         hashes_from_elsewhere_verify_and_are_upgraded,
         an_over_long_password_is_422_whether_or_not_the_account_exists,
+        a_login_from_a_foreign_origin_is_403,
+        a_login_from_an_allowed_origin_or_none_works,
         a_session_records_the_full_client_address,
     ]
 }

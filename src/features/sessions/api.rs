@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::authenticate::{self, AuthenticateError, Caller};
 use super::login::{self as flow, ClientInfo, LoginError};
-use super::{EMAIL_NOT_VERIFIED, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
+use super::{EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
 use crate::features::users::UserBody;
 use crate::kernel::feature::Ctx;
 use crate::kernel::password::{InvalidPassword, MAX_PASSWORD_BYTES};
@@ -70,6 +70,7 @@ impl From<LoginError> for ApiError {
             headers(("Set-Cookie" = String, description = "access_token=...; HttpOnly; Secure; SameSite=Lax; Path=/"))),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    refuse_foreign_origin(ctx, request)?;
     let (email, password) = credentials(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &email);
@@ -98,6 +99,26 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         user: UserBody::from(&logged_in.user),
     };
     Ok(Response::json(200, &body).with_header("Set-Cookie", cookie))
+}
+
+/// Login CSRF: a page on another site can post the login form with credentials of its
+/// choosing, and the visitor's browser comes back logged into that account (what they then
+/// enter, the page's owner can read). `SameSite=Lax` does not stop it: the cross-site
+/// request is the one that sets the cookie. Browsers name the posting page in `Origin` on
+/// every cross-site POST, so a present Origin must be one of ours (`CORS_ORIGINS`, which
+/// holds `FRONTEND_URL`). `null` is what sandboxed frames, `file:` pages and cross-origin
+/// redirects send: it names no one, so it is never ours. A request without Origin does not
+/// come from a page a browser runs (curl, apps, servers) and is let through. Checked before
+/// the body is parsed or any limit is asked: a forged login costs its target nothing.
+fn refuse_foreign_origin(ctx: &Ctx<'_>, request: &Request) -> Result<(), ApiError> {
+    let ours = |origin: &str| origin != "null" && ctx.config.cors_origins.iter().any(|o| o == origin);
+    match request.header("origin") {
+        Some(origin) if !ours(origin) => Err(ApiError::new(
+            &FORBIDDEN_ORIGIN,
+            "logins are accepted only from this service's own frontends",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The password as presented: not empty, and within the 72 bytes bcrypt reads. Checked
@@ -210,6 +231,7 @@ mod tests {
     use super::*;
     use crate::features::users::testing::{create_user, PASSWORD};
     use crate::features::users::FEATURE as USERS;
+    use crate::kernel::config::test_var;
     use crate::kernel::feature::Services;
     use crate::kernel::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
     use crate::kernel::testing::{NoMetrics, TestWorld};
@@ -218,6 +240,9 @@ mod tests {
     fn world() -> TestWorld {
         TestWorld::new(&[&USERS, &super::super::FEATURE])
     }
+
+    /// `FRONTEND_URL`'s default: the one origin the test configuration allows.
+    const FRONTEND: &str = "http://localhost:3000";
 
     fn login_request(email: &str, password: &str) -> Request {
         let body = serde_json::json!({ "email": email, "password": password }).to_string();
@@ -310,5 +335,53 @@ mod tests {
             "invalid_credentials",
             "72 bytes is checked like any password"
         );
+    }
+
+    #[test]
+    fn a_foreign_origin_is_refused_before_the_body_the_account_or_a_limit_is_read() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let foreign = [
+            "http://evil.example",
+            "null",
+            "http://localhost:3001",
+            "https://localhost:3000",
+            "http://localhost:3000/",
+            "",
+        ];
+        for origin in foreign {
+            let request = login_request("ada@example.com", PASSWORD).with_header("origin", origin);
+            assert_eq!(
+                code(send_to_nothing(&world, &request)),
+                "forbidden_origin",
+                "{origin:?}"
+            );
+        }
+        let unreadable = Request::new("POST", "/balance_hub/auth/login")
+            .with_header("origin", "http://evil.example")
+            .with_body("{not json");
+        assert_eq!(code(send_to_nothing(&world, &unreadable)), "forbidden_origin");
+    }
+
+    #[test]
+    fn null_is_no_one_even_when_configured_as_an_origin() {
+        let read = |name: &str| match name {
+            "CORS_ORIGINS" => Some("null".to_owned()),
+            _ => test_var(name),
+        };
+        let world = TestWorld::with_vars(&[&USERS, &super::super::FEATURE], &read);
+        create_user(&world, "ada@example.com", true);
+        let request = login_request("ada@example.com", PASSWORD).with_header("origin", "null");
+        assert_eq!(code(send_to_nothing(&world, &request)), "forbidden_origin");
+    }
+
+    #[test]
+    fn our_own_origin_or_none_logs_in() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let ours = login_request("ada@example.com", PASSWORD).with_header("origin", FRONTEND);
+        assert_eq!(code(send(&world, &ours)), "ok");
+        let without = login_request("ada@example.com", PASSWORD);
+        assert_eq!(code(send(&world, &without)), "ok", "clients that are not browsers");
     }
 }
