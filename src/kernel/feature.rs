@@ -15,6 +15,7 @@ use super::config::{Config, ConfigError, Vars};
 use super::events::{AuthEvent, EventSink};
 use super::ids::Clock;
 use super::mail::{MailKind, Outbox};
+use super::net;
 use super::problem::{ApiError, ProblemCode};
 use super::secrets::SecretDigester;
 use super::sql::{Database, Sql};
@@ -284,8 +285,10 @@ pub struct Ctx<'a> {
     pub metrics: &'a dyn MetricsSource,
     pub events: &'a dyn EventSink,
     pub request_id: &'a str,
-    /// `CF-Connecting-IP`, as Cloudflare reports the caller.
+    /// `CF-Connecting-IP`, as Cloudflare reports the caller (what a session records).
     pub client_ip: Option<&'a str>,
+    /// The caller's per-IP limit subject, from `client_ip`.
+    ip_subject: String,
     settings: &'a Settings,
     limits: &'a Limits,
     /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
@@ -313,6 +316,7 @@ impl<'a> Ctx<'a> {
             events,
             request_id,
             client_ip,
+            ip_subject: net::limit_subject(client_ip),
             settings: &state.settings,
             limits: &state.limits,
             quota: Cell::new(None),
@@ -353,9 +357,10 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// The caller's IP as a counter subject.
+    /// The caller's IP as a counter subject: an IPv4 address as itself, an IPv6 client by
+    /// its /64 (it may hold all of it), `unknown` without one (`net::limit_subject`).
     pub fn ip(&self) -> &str {
-        self.client_ip.unwrap_or("unknown")
+        &self.ip_subject
     }
 
     /// A counter subject for an email or token that does not reveal it.

@@ -9,6 +9,7 @@ pub mod events;
 pub mod feature;
 pub mod ids;
 pub mod mail;
+pub mod net;
 pub mod password;
 pub mod problem;
 pub mod secrets;

@@ -1,5 +1,6 @@
 //! Rate limits and the login lockout, hammered concurrently.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,55 @@ pub fn one_ip_gets_exactly_the_limit_of_registrations() {
     assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
     let ok = answers.iter().find(|a| a.status == 201).unwrap();
     assert!(ok.header("x-ratelimit-remaining").is_some());
+}
+
+/// The first four groups of an IPv6 /64 (in 2001:db8::/32, for documentation) that no other
+/// test uses; the /64 right after it is left unused too, for a neighbour.
+fn unique_slash64() -> [u16; 4] {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    [
+        0x2001,
+        0x0db8,
+        std::process::id() as u16,
+        NEXT.fetch_add(2, Ordering::Relaxed),
+    ]
+}
+
+/// The `i`th address of the /64 `p`, written in one of the forms a client may send.
+fn address_in(p: [u16; 4], i: u16) -> String {
+    let [a, b, c, d] = p;
+    match i % 3 {
+        0 => format!("{a:x}:{b:x}:{c:x}:{d:x}::{:x}", i + 1),
+        1 => format!("{a:04X}:{b:04X}:{c:04X}:{d:04X}:0000:0000:0000:{:04X}", i + 1),
+        _ => format!("{a:x}:{b:x}:{c:x}:{d:x}:{:x}:beef:{i:x}:1", 0xa000 + i),
+    }
+}
+
+/// One IPv6 client holds a whole /64 (2^64 addresses), so per-IP limits count the /64:
+/// 21 registrations from 21 addresses of one /64 meet the register-per-IP limit (20 per
+/// hour), while the /64 next to it keeps its own budget.
+pub fn ipv6_clients_share_a_limit_per_64() {
+    let app = spawn_app();
+    let crowded = unique_slash64();
+    let addresses: Vec<String> = (0..21).map(|i| address_in(crowded, i)).collect();
+    let register = |ip: &str| {
+        let body = json!({ "email": unique_email("ipv6-limit"), "password": PASSWORD }).to_string();
+        app.request(
+            "POST",
+            &app.auth("register"),
+            &[("Content-Type", "application/json"), ("CF-Connecting-IP", ip)],
+            Some(body.as_bytes()),
+        )
+    };
+    let answers = concurrently(addresses.len(), |i| register(&addresses[i]));
+    assert_eq!((count(&answers, 201), count(&answers, 429)), (20, 1), "{addresses:?}");
+    let [a, b, c, d] = crowded;
+    let neighbour = [a, b, c, d + 1];
+    assert_eq!(
+        register(&address_in(neighbour, 0)).status,
+        201,
+        "the next /64 has its own budget"
+    );
 }
 
 /// The test instance allows 3 reset mails per email per 12 s: a burst of 3, then one
@@ -206,6 +256,50 @@ pub fn authenticated_routes_are_limited_per_user() {
     );
 }
 
+/// `RATE_LIMIT_LOGIN_IP`'s default burst, which the test instance keeps.
+const LOGIN_IP_BURST: u32 = 30;
+
+/// Sends `refused` more often than the lockout's free attempts and the per-IP login limit
+/// allow, from one address, for `email`'s account; it must never have been counted: the
+/// right password from the same address logs in straight after.
+fn assert_never_counted(email: &str, refused: impl Fn(&str) -> Answer, status: u16) {
+    let ip = unique_ip();
+    let attempts = LOGIN_IP_BURST.max(LOCKOUT_FREE_ATTEMPTS) + 2;
+    let statuses: Vec<u16> = (0..attempts).map(|_| refused(&ip).status).collect();
+    assert!(statuses.iter().all(|s| *s == status), "{statuses:?}");
+    let after = login_from(&ip, email, PASSWORD);
+    assert_eq!(after.status, 200, "{}", after.body);
+}
+
+/// A password over bcrypt's 72 bytes is refused as input, before any limit: bad input is
+/// not a guess, and counting it would lock the owner out for nothing.
+pub fn over_long_passwords_never_lock_an_account() {
+    let email = spawn_app().verified_user("long-lockout");
+    let over_long = format!("{PASSWORD}{}", "x".repeat(73 - PASSWORD.len()));
+    assert_never_counted(&email, |ip| login_from(ip, &email, &over_long), 422);
+}
+
+/// A login from a foreign origin is refused before any limit: a hostile page cannot spend
+/// the lockout of an account (or its visitors' IP budget) by posting from their browsers.
+pub fn foreign_origin_logins_never_lock_an_account() {
+    let app = spawn_app();
+    let email = app.verified_user("csrf-lockout");
+    let body = json!({ "email": email, "password": "wrong but long enough" }).to_string();
+    let from_elsewhere = |ip: &str| {
+        app.request(
+            "POST",
+            &app.auth("login"),
+            &[
+                ("Content-Type", "application/json"),
+                ("CF-Connecting-IP", ip),
+                ("Origin", "http://evil.test"),
+            ],
+            Some(body.as_bytes()),
+        )
+    };
+    assert_never_counted(&email, from_elsewhere, 403);
+}
+
 /// The test instance allows a burst of 40 logins per account, successful or not, from any
 /// number of addresses.
 pub fn logins_per_account_are_limited_whatever_the_ip() {
@@ -230,5 +324,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         thirty_wrong_logins_in_a_row_meet_a_429,
         authenticated_routes_are_limited_per_user,
         logins_per_account_are_limited_whatever_the_ip,
+        ipv6_clients_share_a_limit_per_64,
+        over_long_passwords_never_lock_an_account,
+        foreign_origin_logins_never_lock_an_account,
     ]
 }

@@ -4,9 +4,34 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use crate::harness::{spawn_app, unique_email, BCRYPT_COST, PASSWORD};
+use crate::harness::{spawn_app, unique_email, Answer, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, FRONTEND_URL, PASSWORD};
+
+/// bcrypt's limit is 72 bytes: the right password, padded one byte past it.
+fn over_long_password() -> String {
+    format!("{PASSWORD}{}", "x".repeat(73 - PASSWORD.len()))
+}
+
+/// A login as FastAPI's OAuth2 password flow sends it, with extra headers.
+fn login_form(app: &TestApp, email: &str, password: &str, headers: &[(&str, &str)]) -> Answer {
+    let form = format!(
+        "username={}&password={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let mut all = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    all.extend_from_slice(headers);
+    app.request("POST", &app.auth("login"), &all, Some(form.as_bytes()))
+}
+
+/// A JSON login with extra headers.
+fn login_json(app: &TestApp, email: &str, password: &str, headers: &[(&str, &str)]) -> Answer {
+    let body = json!({ "email": email, "password": password }).to_string();
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    app.request("POST", &app.auth("login"), &all, Some(body.as_bytes()))
+}
 
 pub fn login_returns_a_token_and_an_http_only_cookie() {
     let app = spawn_app();
@@ -30,17 +55,7 @@ pub fn login_returns_a_token_and_an_http_only_cookie() {
 pub fn the_oauth2_form_logs_in_too() {
     let app = spawn_app();
     let email = app.verified_user("form");
-    let form = format!(
-        "username={}&password={}",
-        email.replace('@', "%40"),
-        PASSWORD.replace(' ', "+")
-    );
-    let answer = app.request(
-        "POST",
-        &app.auth("login"),
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        Some(form.as_bytes()),
-    );
+    let answer = login_form(app, &email, PASSWORD, &[]);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.json()["access_token"].is_string());
 }
@@ -171,6 +186,104 @@ pub fn hashes_from_elsewhere_verify_and_are_upgraded() {
     assert_eq!(app.login(&email, PASSWORD).status, 200);
 }
 
+/// A password bcrypt cannot read whole is bad input, refused before the account is looked
+/// up: a known account's answer (no hash to run) would otherwise come back faster than an
+/// unknown email's (the dummy hash), and tell that the account exists.
+pub fn an_over_long_password_is_422_whether_or_not_the_account_exists() {
+    let app = spawn_app();
+    let known = app.verified_user("long-known");
+    let unknown = unique_email("long-unknown");
+    let password = over_long_password();
+    let answers = [
+        login_json(app, &known, &password, &[]),
+        login_json(app, &unknown, &password, &[]),
+        login_form(app, &known, &password, &[]),
+        login_form(app, &unknown, &password, &[]),
+    ];
+    let problems: Vec<Value> = answers
+        .iter()
+        .map(|answer| {
+            let problem = answer.assert_problem(422, "validation_error");
+            assert_eq!(
+                problem["errors"],
+                json!([{ "field": "password", "message": problem["errors"][0]["message"] }])
+            );
+            assert_eq!(answer.header("x-ratelimit-remaining"), None, "no limit was asked");
+            problem
+        })
+        .collect();
+    assert!(problems.iter().all(|p| *p == problems[0]), "{problems:#?}");
+}
+
+/// Login CSRF: a page elsewhere must not log the visitor's browser into an account of its
+/// choosing. A browser names the page's origin on every cross-site POST; a foreign one (or
+/// an opaque `null`) is refused before the body is parsed or a limit is asked.
+pub fn a_login_from_a_foreign_origin_is_403() {
+    let app = spawn_app();
+    let email = app.verified_user("csrf");
+    let foreign = [
+        "http://evil.test",
+        "null",
+        &format!("{FRONTEND_URL}.evil.test"),
+        &format!("{ALLOWED_ORIGIN}:8080"),
+        &FRONTEND_URL.replacen("http://", "https://", 1),
+    ];
+    for origin in foreign {
+        let headers = [("Origin", origin)];
+        for answer in [
+            login_json(app, &email, PASSWORD, &headers),
+            login_form(app, &email, PASSWORD, &headers),
+        ] {
+            answer.assert_problem(403, "forbidden_origin");
+            assert_eq!(answer.header("set-cookie"), None, "{origin}");
+            assert_eq!(
+                answer.header("x-ratelimit-remaining"),
+                None,
+                "{origin}: no limit was asked"
+            );
+        }
+    }
+    let unreadable = app.request(
+        "POST",
+        &app.auth("login"),
+        &[("Content-Type", "application/json"), ("Origin", "http://evil.test")],
+        Some(b"{not json"),
+    );
+    unreadable.assert_problem(403, "forbidden_origin");
+}
+
+/// The frontend, the other configured origins, and clients that send no `Origin` at all
+/// (curl, mobile apps, servers) log in as before.
+pub fn a_login_from_an_allowed_origin_or_none_works() {
+    let app = spawn_app();
+    let email = app.verified_user("origin-ok");
+    for origin in [Some(ALLOWED_ORIGIN), Some(FRONTEND_URL), None] {
+        let headers: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        for answer in [
+            login_json(app, &email, PASSWORD, &headers),
+            login_form(app, &email, PASSWORD, &headers),
+        ] {
+            assert_eq!(answer.status, 200, "{origin:?}: {}", answer.body);
+            assert!(answer.header("set-cookie").is_some(), "{origin:?}");
+            assert_eq!(answer.header("access-control-allow-origin"), origin, "{origin:?}");
+        }
+    }
+}
+
+/// Limits key IPv6 clients by their /64; the session still records the address as given.
+pub fn a_session_records_the_full_client_address() {
+    let app = spawn_app();
+    let email = app.verified_user("session-ip");
+    for ip in ["2001:db8:5e55:1:aaaa:bbbb:cccc:dddd", "198.51.100.23"] {
+        let answer = login_json(app, &email, PASSWORD, &[("CF-Connecting-IP", ip)]);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let sql = format!(
+            "SELECT s.ip FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = '{email}' AND s.ip = '{ip}'"
+        );
+        assert_eq!(app.query(&sql, &sql).len(), 1, "{ip} is stored whole");
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         login_returns_a_token_and_an_http_only_cookie,
@@ -181,5 +294,9 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_cookie_authenticates_me,
         logout_revokes_the_session,
         hashes_from_elsewhere_verify_and_are_upgraded,
+        an_over_long_password_is_422_whether_or_not_the_account_exists,
+        a_login_from_a_foreign_origin_is_403,
+        a_login_from_an_allowed_origin_or_none_works,
+        a_session_records_the_full_client_address,
     ]
 }

@@ -7,9 +7,10 @@ use utoipa::ToSchema;
 
 use super::authenticate::{self, AuthenticateError, Caller};
 use super::login::{self as flow, ClientInfo, LoginError};
-use super::{EMAIL_NOT_VERIFIED, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
+use super::{EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
 use crate::features::users::UserBody;
 use crate::kernel::feature::Ctx;
+use crate::kernel::password::{InvalidPassword, MAX_PASSWORD_BYTES};
 use crate::kernel::problem::{ApiError, NOT_AUTHENTICATED};
 use crate::kernel::web::{body, Fields, Request, Response};
 
@@ -19,7 +20,7 @@ pub const ACCESS_COOKIE: &str = "access_token";
 pub struct LoginRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
 
@@ -29,7 +30,7 @@ pub struct LoginForm {
     /// The email address.
     #[schema(format = Email, max_length = 254)]
     pub username: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
 
@@ -69,13 +70,12 @@ impl From<LoginError> for ApiError {
             headers(("Set-Cookie" = String, description = "access_token=...; HttpOnly; Secure; SameSite=Lax; Path=/"))),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    refuse_foreign_origin(ctx, request)?;
     let (email, password) = credentials(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &email);
-    if password.is_empty() {
-        fields.push("password", "field required");
-    }
-    let email = fields.finish(|| email)?;
+    let password = presented_password(&mut fields, &password);
+    let (email, password) = fields.finish(|| Some((email?, password?)))?;
     let client = ClientInfo {
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.map(str::to_owned),
@@ -84,7 +84,7 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     // A login the IP limit refuses still counts as an attempt on the account's streak.
     let (admitted, attempt) = join(ctx.enforce(&[(&LOGIN_IP, ctx.ip())]), flow::begin(ctx, &email)).await;
     admitted?;
-    let logged_in = flow::complete(ctx, attempt?, &password, client).await?;
+    let logged_in = flow::complete(ctx, attempt?, password, client).await?;
     ctx.identify(&logged_in.user.id.0);
     let cookie = format!(
         "{ACCESS_COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",
@@ -99,6 +99,44 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
         user: UserBody::from(&logged_in.user),
     };
     Ok(Response::json(200, &body).with_header("Set-Cookie", cookie))
+}
+
+/// Login CSRF: a page on another site can post the login form with credentials of its
+/// choosing, and the visitor's browser comes back logged into that account (what they then
+/// enter, the page's owner can read). `SameSite=Lax` does not stop it: the cross-site
+/// request is the one that sets the cookie. Browsers name the posting page in `Origin` on
+/// every cross-site POST, so a present Origin must be one of ours (`CORS_ORIGINS`, which
+/// holds `FRONTEND_URL`). `null` is what sandboxed frames, `file:` pages and cross-origin
+/// redirects send: it names no one, so it is never ours. A request without Origin does not
+/// come from a page a browser runs (curl, apps, servers) and is let through. Checked before
+/// the body is parsed or any limit is asked: a forged login costs its target nothing.
+fn refuse_foreign_origin(ctx: &Ctx<'_>, request: &Request) -> Result<(), ApiError> {
+    let ours = |origin: &str| origin != "null" && ctx.config.cors_origins.iter().any(|o| o == origin);
+    match request.header("origin") {
+        Some(origin) if !ours(origin) => Err(ApiError::new(
+            &FORBIDDEN_ORIGIN,
+            "logins are accepted only from this service's own frontends",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The password as presented: not empty, and within the 72 bytes bcrypt reads. Checked
+/// with the email, before the account is looked up or any limit is asked. A longer one
+/// cannot be anyone's (register and reset refuse it), and `passwords::verify` refuses it
+/// without hashing while an unknown email still runs the dummy hash: let through, it would
+/// make a known account's answer measurably faster, and one request would tell whether the
+/// account exists. Bad input is not a guess either, so it costs no lockout attempt.
+fn presented_password<'p>(fields: &mut Fields, raw: &'p str) -> Option<&'p str> {
+    if raw.is_empty() {
+        fields.push("password", "field required");
+        return None;
+    }
+    if raw.len() > MAX_PASSWORD_BYTES {
+        fields.push("password", InvalidPassword::TooLong.to_string());
+        return None;
+    }
+    Some(raw)
 }
 
 fn secure(ctx: &Ctx<'_>) -> &'static str {
@@ -187,3 +225,163 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(login, logout), components(schemas(LoginResponse)))]
 pub(super) struct Doc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::users::testing::{create_user, PASSWORD};
+    use crate::features::users::FEATURE as USERS;
+    use crate::kernel::config::test_var;
+    use crate::kernel::feature::Services;
+    use crate::kernel::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
+    use crate::kernel::testing::{NoMetrics, TestWorld};
+    use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
+
+    fn world() -> TestWorld {
+        TestWorld::new(&[&USERS, &super::super::FEATURE])
+    }
+
+    /// `FRONTEND_URL`'s default: the one origin the test configuration allows.
+    const FRONTEND: &str = "http://localhost:3000";
+
+    fn login_request(email: &str, password: &str) -> Request {
+        let body = serde_json::json!({ "email": email, "password": password }).to_string();
+        Request::new("POST", "/balance_hub/auth/login")
+            .with_header("content-type", "application/json")
+            .with_body(body)
+    }
+
+    /// The handler's answer on the world's database and limiter.
+    fn send(world: &TestWorld, request: &Request) -> Result<Response, ApiError> {
+        world.with_ctx(|ctx| pollster::block_on(login(ctx, request)))
+    }
+
+    /// The handler's answer with no database and no limiter behind it: a request that asked
+    /// either would be answered 503.
+    fn send_to_nothing(world: &TestWorld, request: &Request) -> Result<Response, ApiError> {
+        let services = Services {
+            db: &Nothing,
+            limiter: &Nothing,
+            metrics: &NoMetrics,
+            ..world.services()
+        };
+        let ctx = Ctx::new(
+            &world.state,
+            &services,
+            &world.events,
+            "test-request",
+            Some("192.0.2.1"),
+        );
+        pollster::block_on(login(&ctx, request))
+    }
+
+    fn code(answer: Result<Response, ApiError>) -> &'static str {
+        answer.map_or_else(|e| e.code.code, |_| "ok")
+    }
+
+    /// Neither a database nor a limiter: every call fails.
+    struct Nothing;
+
+    fn gone<T>() -> Result<T, LimiterError> {
+        Err(LimiterError("not there".into()))
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl RateLimiter for Nothing {
+        async fn take(&self, _: &str, _: Policy) -> Result<Decision, LimiterError> {
+            gone()
+        }
+        async fn begin_login(&self, _: &str, _: LockoutPolicy, _: Policy) -> Result<Gate, LimiterError> {
+            gone()
+        }
+        async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
+            gone()
+        }
+        async fn ping(&self) -> Result<(), LimiterError> {
+            gone()
+        }
+    }
+
+    #[async_trait::async_trait(?Send)]
+    impl Database for Nothing {
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+        fn backend(&self) -> &'static str {
+            "nothing"
+        }
+        async fn run(&self, _: &Sql, _: &[Value]) -> Result<Rows, DbError> {
+            Err(StoreError("not there".into()).into())
+        }
+        async fn batch(&self, _: &[Statement]) -> Result<Vec<Rows>, DbError> {
+            Err(StoreError("not there".into()).into())
+        }
+    }
+
+    #[test]
+    fn an_over_long_password_is_refused_before_the_account_or_a_limit_is_asked() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let over_long = format!("{PASSWORD}{}", "x".repeat(MAX_PASSWORD_BYTES + 1 - PASSWORD.len()));
+        for email in ["ada@example.com", "nobody@example.com"] {
+            let error = send_to_nothing(&world, &login_request(email, &over_long)).unwrap_err();
+            assert_eq!(error.code.code, "validation_error", "{email}");
+            let fields: Vec<&str> = error.problem.errors.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, ["password"], "{email}");
+        }
+        let at_the_limit = "x".repeat(MAX_PASSWORD_BYTES);
+        assert_eq!(
+            code(send(&world, &login_request("ada@example.com", &at_the_limit))),
+            "invalid_credentials",
+            "72 bytes is checked like any password"
+        );
+    }
+
+    #[test]
+    fn a_foreign_origin_is_refused_before_the_body_the_account_or_a_limit_is_read() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let foreign = [
+            "http://evil.example",
+            "null",
+            "http://localhost:3001",
+            "https://localhost:3000",
+            "http://localhost:3000/",
+            "",
+        ];
+        for origin in foreign {
+            let request = login_request("ada@example.com", PASSWORD).with_header("origin", origin);
+            assert_eq!(
+                code(send_to_nothing(&world, &request)),
+                "forbidden_origin",
+                "{origin:?}"
+            );
+        }
+        let unreadable = Request::new("POST", "/balance_hub/auth/login")
+            .with_header("origin", "http://evil.example")
+            .with_body("{not json");
+        assert_eq!(code(send_to_nothing(&world, &unreadable)), "forbidden_origin");
+    }
+
+    #[test]
+    fn null_is_no_one_even_when_configured_as_an_origin() {
+        let read = |name: &str| match name {
+            "CORS_ORIGINS" => Some("null".to_owned()),
+            _ => test_var(name),
+        };
+        let world = TestWorld::with_vars(&[&USERS, &super::super::FEATURE], &read);
+        create_user(&world, "ada@example.com", true);
+        let request = login_request("ada@example.com", PASSWORD).with_header("origin", "null");
+        assert_eq!(code(send_to_nothing(&world, &request)), "forbidden_origin");
+    }
+
+    #[test]
+    fn our_own_origin_or_none_logs_in() {
+        let world = world();
+        create_user(&world, "ada@example.com", true);
+        let ours = login_request("ada@example.com", PASSWORD).with_header("origin", FRONTEND);
+        assert_eq!(code(send(&world, &ours)), "ok");
+        let without = login_request("ada@example.com", PASSWORD);
+        assert_eq!(code(send(&world, &without)), "ok", "clients that are not browsers");
+    }
+}

@@ -31,6 +31,8 @@ use crate::rate_limit::LockoutPolicy;
 
 pub const INVALID_CREDENTIALS: ProblemCode = ProblemCode::new(401, "invalid_credentials", "Invalid credentials");
 pub const EMAIL_NOT_VERIFIED: ProblemCode = ProblemCode::new(403, "email_not_verified", "Email not verified");
+/// A login posted from a page whose origin is not one of ours (login CSRF).
+pub const FORBIDDEN_ORIGIN: ProblemCode = ProblemCode::new(403, "forbidden_origin", "Forbidden origin");
 
 pub const LOGIN_IP: LimitSpec = LimitSpec::new("login-ip", "RATE_LIMIT_LOGIN_IP", "30/60");
 /// Per account, whatever the IP; shares the account's counter with the lockout.
@@ -79,7 +81,7 @@ pub const FEATURE: Feature = Feature {
             .body(Body::JsonOrForm)
             .limited()
             .storage()
-            .problems(&[&INVALID_CREDENTIALS, &EMAIL_NOT_VERIFIED]),
+            .problems(&[&INVALID_CREDENTIALS, &EMAIL_NOT_VERIFIED, &FORBIDDEN_ORIGIN]),
         Route::new("POST", "{p}/auth/logout", handler!(api::logout), 204)
             .auth(Auth::User)
             .limited()
