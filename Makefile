@@ -4,7 +4,7 @@ SHELL := bash
 ENV := . scripts/env.sh &&
 PORT ?= 8787
 
-.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg bench bench-tools size openapi fuzz clean
+.PHONY: setup build dev test check lint unit e2e e2e-d1 e2e-postgres migrate-pg bench bench-tools bench-peer size openapi fuzz clean
 
 DB ?= d1
 
@@ -72,14 +72,20 @@ openapi:
 	@$(ENV) UPDATE_OPENAPI=1 cargo test --lib the_committed_document_is_the_generated_one
 
 ## Benchmarks, separate from the tests: load on every main route with wrk, the cost of a
-## login (bcrypt in the Worker vs native), CPU per request, and the bundle size.
-bench: build bench-tools size
+## login (bcrypt in the Worker vs native), CPU per request, the bundle size, and the same
+## four routes side by side with a better-auth Worker (bench/peer) on the same workerd.
+bench: build bench-tools bench-peer size
 	@$(ENV) cargo bench --bench load
 
 ## wrk (Debian) for load, twiggy (crates.io) for the size breakdown; skipped when present.
 bench-tools:
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	@$(ENV) command -v twiggy >/dev/null || cargo install twiggy --version 0.8.0 --locked
+
+## The comparison peer's npm packages (better-auth, pinned in bench/peer/package-lock.json)
+## into bench/peer/node_modules; npm ci only when the lock file changed.
+bench-peer: setup
+	@bash bench/peer/install.sh
 
 ## The deployable Worker's gzip size against the 1 MiB budget, and where the bytes go; also
 ## the build with every feature in (the Postgres backend), which must fit the budget too.

@@ -1,7 +1,9 @@
 -- wrk script for `make bench`: builds each scenario's requests, counts statuses per thread,
 -- stops each thread after BENCH_MAX_PER_THREAD requests, and prints one BENCH_JSON line.
 -- Environment: BENCH_METHOD, BENCH_PATH, BENCH_KIND (plain | login | register | verify),
--- BENCH_TOKEN, BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines),
+-- BENCH_TOKEN (sent as a bearer token), BENCH_COOKIE (sent as the Cookie header),
+-- BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines),
+-- BENCH_REGISTER_NAME (a "name" field in register bodies, which better-auth's sign-up needs),
 -- BENCH_MAX_PER_THREAD, BENCH_THREADS (wrk's -t).
 
 local threads = {}
@@ -21,6 +23,10 @@ function init(args)
   headers = { ["Content-Type"] = "application/json" }
   local token = os.getenv("BENCH_TOKEN")
   if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+  local cookie = os.getenv("BENCH_COOKIE")
+  if cookie and cookie ~= "" then headers["Cookie"] = cookie end
+  register_name = os.getenv("BENCH_REGISTER_NAME")
+  if register_name == "" then register_name = nil end
   pairs_list = {}
   if kind == "verify" then
     -- Thread k takes pairs k, k + n, k + 2n ... (n threads), so no code is used twice.
@@ -45,7 +51,9 @@ function request()
   if kind == "login" then
     body = '{"email":' .. json_string(os.getenv("BENCH_EMAIL")) .. ',"password":' .. json_string(os.getenv("BENCH_PASSWORD")) .. '}'
   elseif kind == "register" then
-    body = '{"email":"bench-' .. run .. '-' .. thread_id .. '-' .. sent .. '@example.com","password":"correct horse battery staple"}'
+    body = '{"email":"bench-' .. run .. '-' .. thread_id .. '-' .. sent .. '@example.com","password":"correct horse battery staple"'
+    if register_name then body = body .. ',"name":' .. json_string(register_name) end
+    body = body .. '}'
   elseif kind == "verify" then
     local index = (sent - 1) * threads_count + thread_id + 1
     local line = pairs_list[index]

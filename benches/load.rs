@@ -3,9 +3,11 @@
 //! bench-results/latest.json. See BENCHMARKS.md for the method.
 
 // The benchmark reuses the end-to-end harness; it needs only part of it.
+mod compare;
 #[path = "../tests/e2e/harness/mod.rs"]
 #[allow(dead_code)]
 mod harness;
+mod wrk;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use serde_json::{json, Value};
 
 use harness::worker;
 use harness::{unique_email, TestApp, PASSWORD};
+use wrk::{run_wrk, Load, Scenario};
 
 /// The bcrypt cost of the benchmark instance (production default: 12).
 const BENCH_COST: u32 = 10;
@@ -48,104 +51,6 @@ fn overrides(cost: u32) -> Vec<(&'static str, String)> {
     vars.push(("BCRYPT_COST", cost.to_string()));
     vars.push(("FAULT_INJECTION", "false".to_owned()));
     vars
-}
-
-/// CPU time (user + system, ms) of `wrangler dev`'s process group: (workerd, everything).
-/// workerd runs the Worker, D1 and the Durable Objects on one core; the rest is Wrangler's
-/// Node process, which proxies and logs in local development only.
-fn group_cpu_ms(pgid: u32) -> (f64, f64) {
-    let ticks_per_second: f64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0);
-    let (mut workerd, mut all) = (0u64, 0u64);
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised command name: state ppid pgrp ... utime(14) stime(15).
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid) {
-            let tick = |i: usize| fields.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
-            let ticks = tick(11) + tick(12);
-            all += ticks;
-            if stat.contains("(workerd)") {
-                workerd += ticks;
-            }
-        }
-    }
-    let ms = |ticks: u64| ticks as f64 * 1000.0 / ticks_per_second;
-    (ms(workerd), ms(all))
-}
-
-struct Scenario {
-    name: &'static str,
-    method: &'static str,
-    path: String,
-    kind: &'static str,
-    expected: u16,
-    env: Vec<(&'static str, String)>,
-}
-
-fn run_wrk(app: &TestApp, pgid: u32, scenario: &Scenario) -> Value {
-    let script = worker::root().join("bench/wrk.lua");
-    let cpu_before = group_cpu_ms(pgid);
-    let output = Command::new("wrk")
-        .args([
-            "-t",
-            &THREADS.to_string(),
-            "-c",
-            &CONNECTIONS.to_string(),
-            "-d",
-            &format!("{SECONDS}s"),
-            "--timeout",
-            "10s",
-        ])
-        .arg("-s")
-        .arg(&script)
-        .arg(&app.address)
-        .env("BENCH_METHOD", scenario.method)
-        .env("BENCH_PATH", &scenario.path)
-        .env("BENCH_KIND", scenario.kind)
-        .env("BENCH_THREADS", THREADS.to_string())
-        .env("BENCH_MAX_PER_THREAD", MAX_PER_THREAD.to_string())
-        .envs(scenario.env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .expect("wrk runs (make bench installs it: apt-get install wrk)");
-    std::thread::sleep(Duration::from_millis(500)); // let deferred work (mail, metrics) settle
-    let cpu_after = group_cpu_ms(pgid);
-    let (workerd_ms, all_ms) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("BENCH_JSON "))
-        .unwrap_or_else(|| {
-            panic!(
-                "wrk printed no result:\n{stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-    let raw: Value = serde_json::from_str(line).expect("BENCH_JSON is JSON");
-    let requests = raw["requests"].as_f64().unwrap();
-    let seconds = raw["duration_us"].as_f64().unwrap() / 1e6;
-    let ok = raw["statuses"][scenario.expected.to_string()].as_f64().unwrap_or(0.0);
-    json!({
-        "scenario": scenario.name,
-        "requests": requests,
-        "rps": requests / seconds,
-        "p50_ms": raw["p50_us"].as_f64().unwrap() / 1000.0,
-        "p99_ms": raw["p99_us"].as_f64().unwrap() / 1000.0,
-        "errors": requests - ok + raw["socket_errors"].as_f64().unwrap(),
-        "expected_status": scenario.expected,
-        "statuses": raw["statuses"],
-        "workerd_cpu_ms_per_request": workerd_ms / requests.max(1.0),
-        "cpu_ms_per_request": all_ms / requests.max(1.0),
-    })
 }
 
 /// Median latencies of sequential logins (one connection, nothing else running) on two
@@ -261,6 +166,13 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and friends: nothing to enumerate
     }
+    // `BENCH_PEER_ONLY=1 cargo bench --bench load`: the peer comparison alone.
+    if std::env::var_os("BENCH_PEER_ONLY").is_some() {
+        let comparison = compare::run(&overrides(BENCH_COST), BENCH_COST);
+        compare::print_table(&comparison);
+        finish(json!({ "peer_comparison": comparison }));
+        return;
+    }
     let native_ms = native_verify_ms(BENCH_COST);
     let native_next_ms = native_verify_ms(BENCH_COST + 1);
 
@@ -374,9 +286,20 @@ fn main() {
             env: vec![("BENCH_PAIRS", pairs_file.display().to_string())],
         },
     ];
-    let results: Vec<Value> = scenarios.iter().map(|s| run_wrk(&app, pgid, s)).collect();
+    let load = Load {
+        threads: THREADS,
+        connections: CONNECTIONS,
+        seconds: SECONDS,
+        max_per_thread: MAX_PER_THREAD,
+        timeout_seconds: 10,
+    };
+    let results: Vec<Value> = scenarios
+        .iter()
+        .map(|s| run_wrk(&app.address, pgid, &load, s))
+        .collect();
     drop(guard);
     let _ = std::fs::remove_file(&pairs_file);
+    let comparison = compare::run(&overrides(BENCH_COST), BENCH_COST);
 
     let worker_hash_ms = login_next_p50 - login_p50;
     let login = json!({
@@ -400,12 +323,32 @@ fn main() {
         "sequential_p50_ms": sequential,
         "sequential_worker_clock_mean_ms": worker_clock,
         "bundle": bundle(),
+        "peer_comparison": comparison,
     });
     print_table(&report);
+    compare::print_table(&report["peer_comparison"]);
+    finish(report);
+}
+
+/// Writes bench-results/latest.json (with when it was measured and the machine's load); fails
+/// the run, after writing, when a load of the peer comparison failed its status check.
+fn finish(mut report: Value) {
+    report["measured_at_unix"] = json!(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs());
+    report["loadavg_at_end"] = json!(std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     let dir = worker::root().join("bench-results");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("latest.json"), serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("\nwrote bench-results/latest.json");
+    let failed = report["peer_comparison"]["failed_checks"]
+        .as_array()
+        .map_or(0, Vec::len);
+    if failed > 0 {
+        eprintln!("{failed} load(s) of the peer comparison failed their status check (see above)");
+        std::process::exit(1);
+    }
 }
 
 fn print_table(report: &Value) {
