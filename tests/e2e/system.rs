@@ -1,6 +1,10 @@
 //! System routes and the HTTP edge every route relies on.
 
-use crate::harness::{spawn_app, ALLOWED_ORIGIN, PREFIX};
+use std::time::{Duration, Instant};
+
+use crate::harness::{
+    spawn_app, spawn_isolated_app_with, unique_email, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, PASSWORD, PREFIX,
+};
 use serde_json::json;
 
 /// Tests that only the Postgres run has (D1 cannot be stopped from outside).
@@ -272,6 +276,129 @@ pub fn a_stopped_database_is_503_within_seconds() {
     }
 }
 
+/// A deployment as production runs it (https origins, no fault injection) but without
+/// `SENDGRID_API_KEY`: its own Worker, since its mail and `/health` are unlike the others'.
+fn without_mail() -> &'static TestApp {
+    spawn_isolated_app_with(
+        "without-mail",
+        &[
+            ("ENVIRONMENT", "production"),
+            // Blank is unset to the Worker, even if .dev.vars names a key.
+            ("SENDGRID_API_KEY", ""),
+            ("FRONTEND_URL", "https://frontend.test"),
+            ("CORS_ORIGINS", "https://allowed.test"),
+            ("FAULT_INJECTION", "false"),
+        ],
+        TestApp::answers,
+    )
+}
+
+/// No line of the Worker's log holds a mail or anything shaped like a six-digit code.
+fn assert_no_code_logged(app: &TestApp, recipients: &[&str]) {
+    let log = std::fs::read_to_string(&app.log_file).unwrap();
+    for line in log.lines() {
+        assert!(!line.contains(r#""message":"mail ("#), "a mail in the log: {line}");
+        for recipient in recipients {
+            assert!(!line.contains(recipient), "{recipient} in the log: {line}");
+        }
+        let Some(json) = line.find('{').map(|start| &line[start..]) else {
+            continue;
+        };
+        let code = json
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|word| word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(code, None, "a six-digit code in the log: {line}");
+    }
+}
+
+/// Without a mail key outside development, the routes that exist to mail a code or a link
+/// answer 503 naming mail before doing anything, rather than 201/202 for mail nobody sends.
+pub fn without_a_mail_key_mailing_routes_are_503_naming_mail() {
+    let app = without_mail();
+    let email = unique_email("no-mail");
+    let requests = [
+        ("register", json!({ "email": email, "password": PASSWORD })),
+        ("resend-verification", json!({ "email": email })),
+        ("password/forget", json!({ "email": email })),
+    ];
+    for (route, body) in requests {
+        let problem = app
+            .post_json(&app.auth(route), &body)
+            .assert_problem(503, "dependency_unavailable");
+        assert_eq!(problem["checks"], json!({ "mail": "unconfigured" }), "{route}");
+    }
+    assert_eq!(app.count_users(&email), 0, "refused before anything was stored");
+    assert!(app.sendgrid.attempts_for(&email).is_empty());
+    assert_no_code_logged(app, &[&email]);
+}
+
+pub fn without_a_mail_key_health_is_503_naming_mail() {
+    let app = without_mail();
+    let problem = app.get("/health").assert_problem(503, "dependency_unavailable");
+    assert_eq!(problem["checks"]["mail"], "unconfigured");
+    assert_eq!(problem["checks"]["database"], "ok");
+    assert_eq!(problem["checks"]["rate_limiter"], "ok");
+}
+
+/// Mail that other flows send (here an email change's code and notice) cannot be refused
+/// up front: each one is a logged, reported failure, and no code reaches the log.
+pub fn without_a_mail_key_other_mail_is_reported_and_never_logged() {
+    let app = without_mail();
+    let (email, new_email) = (unique_email("no-mail-owner"), unique_email("no-mail-new"));
+    app.insert_verified_user(&email, &bcrypt::hash(PASSWORD, BCRYPT_COST).unwrap());
+    let login = app.login(&email, PASSWORD);
+    assert_eq!(login.status, 200, "{}", login.body);
+    let token = login.json()["access_token"].as_str().unwrap().to_owned();
+    let request_id = format!("no-mail-trace-{}", std::process::id());
+    let body = json!({ "email": new_email, "current_password": PASSWORD }).to_string();
+    let answer = app.request(
+        "PUT",
+        &app.auth("update-user"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {token}")),
+            ("X-Request-Id", &request_id),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let failures = || {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        log.lines()
+            .filter(|l| l.contains(r#""message":"dependency failed""#) && l.contains(&request_id))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no error line per unsent mail: {:?}",
+            failures()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for line in failures() {
+        assert!(
+            line.contains(r#""level":"error""#) && line.contains(r#""dependency":"mail""#),
+            "{line}"
+        );
+        assert!(line.contains("SENDGRID_API_KEY"), "names the variable: {line}");
+    }
+    while !app
+        .sentry
+        .events()
+        .iter()
+        .any(|e| e["tags"]["request_id"] == request_id.as_str() && e["tags"]["route"] == "mail")
+    {
+        assert!(Instant::now() < deadline, "no Sentry event for the unsent mail");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(app.sendgrid.attempts_for(&new_email).is_empty());
+    assert_no_code_logged(app, &[&email, &new_email]);
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         root_names_the_service,
@@ -290,5 +417,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         cors_allows_configured_origins_only,
         request_logs_carry_the_request_id,
         a_stopped_database_is_503_within_seconds,
+        without_a_mail_key_mailing_routes_are_503_naming_mail,
+        without_a_mail_key_health_is_503_naming_mail,
+        without_a_mail_key_other_mail_is_reported_and_never_logged,
     ]
 }

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::features::users;
 use crate::kernel::feature::Ctx;
-use crate::kernel::problem::{ApiError, INVALID_TOKEN};
+use crate::kernel::problem::{ApiError, DEPENDENCY_UNAVAILABLE, INVALID_TOKEN};
 use crate::kernel::web::{Request, Response};
 use crate::observability::metrics::Aggregate;
 
@@ -33,7 +33,7 @@ pub struct Health {
     #[schema(example = "ok")]
     pub status: String,
     /// Each dependency and its state, e.g. `{"database": "ok", "database_backend": "d1",
-    /// "rate_limiter": "ok", "mail": "sendgrid"}`.
+    /// "rate_limiter": "ok", "mail": "sendgrid"}`; `"mail": "unconfigured"` is a 503.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
 }
@@ -51,26 +51,25 @@ pub async fn root(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
     ))
 }
 
-/// Checks the database with a real query and the rate limiter with a round trip; 503
-/// naming the failing check when a required one is down. Mail is reported, not required.
+/// Checks the database with a real query and the rate limiter with a round trip, and that
+/// mail can be sent; 503 naming the failing check when one is down.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
 pub async fn health(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
-    let mail = if ctx.config.sendgrid_api_key.is_some() {
-        "sendgrid"
-    } else {
-        "log"
-    };
     let (database, limiter) = futures_util::future::join(ctx.db.run(&users::PING, &[]), ctx.limiter.ping()).await;
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let mail = &ctx.config.mail;
     let checks = serde_json::json!({
         "database": state(database.is_ok()),
         "database_backend": ctx.db.backend(),
         "rate_limiter": state(limiter.is_ok()),
-        "mail": mail,
+        "mail": mail.name(),
     });
     let failure = match (database, limiter) {
         (Err(e), _) => Some(ApiError::from(crate::kernel::sql::StoreError::from(e))),
         (_, Err(e)) => Some(ApiError::from(e)),
+        // Not a cause to report on every poll: the answer names it, and so does each
+        // mailing request that meets it.
+        _ if !mail.is_configured() => Some(ApiError::new(&DEPENDENCY_UNAVAILABLE, "").with_header("Retry-After", "5")),
         _ => None,
     };
     match failure {

@@ -22,6 +22,44 @@ fn health_checks_a_real_table_and_names_the_backend() {
     let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["database_backend"], "sqlite");
+    assert_eq!(body["checks"]["mail"], "sendgrid");
+}
+
+/// The test configuration, with these variables over it.
+fn world_with(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
+    let read = move |name: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| crate::kernel::config::test_var(name))
+    };
+    TestWorld::with_vars(&[&super::FEATURE], &read)
+}
+
+fn health(world: &TestWorld, authorization: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = Request::new("GET", "/health");
+    if let Some(value) = authorization {
+        request = request.with_header("authorization", value);
+    }
+    let answer = call(world, request);
+    (answer.status, serde_json::from_slice(&answer.body).unwrap())
+}
+
+#[test]
+fn health_is_503_naming_unconfigured_mail() {
+    let world = world_with(&[("ENVIRONMENT", "production"), ("SENDGRID_API_KEY", "")]);
+    let (status, body) = health(&world, None);
+    assert_eq!(status, 503);
+    assert_eq!(body["code"], "dependency_unavailable");
+    assert_eq!(body["checks"]["mail"], "unconfigured");
+    assert_eq!(body["checks"]["database"], "ok");
+}
+
+#[test]
+fn health_in_development_without_a_key_reports_mail_to_the_log() {
+    let world = world_with(&[("ENVIRONMENT", "development"), ("SENDGRID_API_KEY", "")]);
+    let (status, body) = health(&world, None);
+    assert_eq!(status, 200);
     assert_eq!(body["checks"]["mail"], "log");
 }
 
