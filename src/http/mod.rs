@@ -193,9 +193,9 @@ fn decorate(response: &mut Response, ctx: &Ctx<'_>, request: &Request, route_nam
         .push(("X-Content-Type-Options".into(), "nosniff".into()));
 }
 
-/// With `FAULT_INJECTION` on (test configurations only), `X-Fault-Inject: internal` makes
-/// the request fail as an unexpected error would, and `X-Fault-Inject: panic` makes it
-/// panic, to prove reporting and scrubbing.
+/// With `FAULT_INJECTION` on (test configurations only: production refuses to start with
+/// it), `X-Fault-Inject: internal` makes the request fail as an unexpected error would, and
+/// `X-Fault-Inject: panic` makes it panic, to prove reporting and scrubbing.
 fn injected_fault(ctx: &Ctx<'_>, request: &Request) -> Option<ApiError> {
     if !ctx.config.fault_injection {
         return None;

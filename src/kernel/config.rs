@@ -98,9 +98,9 @@ pub const NO_POSTGRES: &str =
      (wrangler.postgres.toml does)";
 
 /// `ENVIRONMENT` of a developer's machine (`make dev`): mail without `SENDGRID_API_KEY`
-/// goes to the log.
+/// goes to the log, and the production checks do not apply.
 pub const DEVELOPMENT: &str = "development";
-/// `ENVIRONMENT` of a deployment, and its default.
+/// `ENVIRONMENT` of a deployment, and its default: see `Config::check_production`.
 pub const PRODUCTION: &str = "production";
 
 /// Where mail goes, decided once from `SENDGRID_API_KEY` and `ENVIRONMENT`.
@@ -201,10 +201,42 @@ impl Config {
         })
     }
 
+    /// In production (`ENVIRONMENT=production`, the default) refuses what only a development
+    /// or test configuration may have, naming the variable: a `FRONTEND_URL` or a
+    /// `CORS_ORIGINS` entry that is not `https` (credentialed CORS and reset links over
+    /// plain HTTP), and `FAULT_INJECTION` (any caller could force a 500 or a panic). Other
+    /// environments are not checked: localhost over http is fine in development. The Worker
+    /// runs it when it builds its state, so a refused variable answers every request 500.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        if !self.environment.eq_ignore_ascii_case(PRODUCTION) {
+            return Ok(());
+        }
+        let in_production = |what: &str| format!("{what} (ENVIRONMENT is {PRODUCTION})");
+        if !is_https(&self.frontend_url) {
+            let what = format!("{:?} must be an https URL", self.frontend_url);
+            return Err(invalid("FRONTEND_URL", in_production(&what)));
+        }
+        if let Some(origin) = self.cors_origins.iter().find(|o| !is_https(o)) {
+            let what = format!("{origin:?} must be an https origin");
+            return Err(invalid("CORS_ORIGINS", in_production(&what)));
+        }
+        if self.fault_injection {
+            return Err(invalid("FAULT_INJECTION", in_production("must be off")));
+        }
+        Ok(())
+    }
+
     /// `FRONTEND_URL/forgot-password`, where mails send someone who should reset.
     pub fn forgot_password_url(&self) -> String {
         format!("{}/forgot-password", self.frontend_url)
     }
+}
+
+/// `https://` and a host after it.
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        && url.len() > 8
 }
 
 fn secret_key(vars: &Vars<'_>) -> Result<Secret, ConfigError> {
@@ -250,8 +282,9 @@ fn database_backend(vars: &Vars<'_>) -> Result<Option<DatabaseBackend>, ConfigEr
     }
 }
 
-/// The variables of the native tests' configuration: a test deployment whose mail is
-/// configured; the recording outbox takes the mail, so the key is never used.
+/// The variables of the native tests' configuration: a test deployment (not production,
+/// whose checks refuse the default http `FRONTEND_URL`) whose mail is configured; the
+/// recording outbox takes the mail, so the key is never used.
 #[cfg(test)]
 pub fn test_var(name: &str) -> Option<String> {
     match name {
@@ -295,6 +328,11 @@ mod tests {
         assert_eq!(config.cors_origins, vec!["http://localhost:3000".to_owned()]);
         assert_eq!(config.environment, "production");
         assert_eq!(config.mail, MailMode::Unconfigured, "no key outside development");
+        let err = config.check_production().unwrap_err();
+        assert!(
+            err.to_string().contains("FRONTEND_URL"),
+            "production names its frontend: {err}"
+        );
     }
 
     #[test]
@@ -315,6 +353,54 @@ mod tests {
             assert_eq!(config.mail.name(), *expected, "{pairs:?}");
             assert_eq!(config.mail.is_configured(), *expected != "unconfigured", "{pairs:?}");
         }
+    }
+
+    const HTTPS_FRONTEND: (&str, &str) = ("FRONTEND_URL", "https://app.example");
+
+    #[test]
+    fn production_refuses_plain_http_and_fault_injection_by_name() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "http://app.example")], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "app.example")], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "https://")], "FRONTEND_URL"),
+            (
+                &[HTTPS_FRONTEND, ("CORS_ORIGINS", "https://a.example,http://b.example")],
+                "CORS_ORIGINS",
+            ),
+            (&[HTTPS_FRONTEND, ("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+            (
+                &[HTTPS_FRONTEND, ("CORS_ORIGINS", "http://localhost:3000")],
+                "CORS_ORIGINS",
+            ),
+            (&[HTTPS_FRONTEND, ("FAULT_INJECTION", "true")], "FAULT_INJECTION"),
+        ];
+        for (pairs, name) in cases {
+            for environment in [None, Some("production"), Some("Production")] {
+                let mut vars = vec![KEY];
+                vars.extend(environment.map(|e| ("ENVIRONMENT", e)));
+                vars.extend_from_slice(pairs);
+                let err = from(&vars).unwrap().check_production().unwrap_err();
+                assert!(err.to_string().contains(name), "{vars:?}: {err}");
+            }
+            for environment in ["development", "test", "e2e"] {
+                let vars = [&[KEY, ("ENVIRONMENT", environment)], *pairs].concat();
+                assert!(from(&vars).unwrap().check_production().is_ok(), "{vars:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn production_accepts_https_origins_without_fault_injection() {
+        let config = from(&[
+            KEY,
+            ("ENVIRONMENT", "production"),
+            ("FRONTEND_URL", "https://app.example/"),
+            ("CORS_ORIGINS", "https://a.example, HTTPS://b.example"),
+            ("FAULT_INJECTION", "false"),
+        ])
+        .unwrap();
+        assert_eq!(config.check_production(), Ok(()));
     }
 
     #[test]

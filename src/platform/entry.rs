@@ -25,6 +25,8 @@ thread_local! {
     static STATE: OnceCell<Result<Rc<AppState>, ConfigError>> = const { OnceCell::new() };
 }
 
+/// Also refuses, in production, what only development and test configurations may have
+/// (`Config::check_production`): an http origin, fault injection.
 fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
     STATE.with(|cell| {
         cell.get_or_init(|| {
@@ -34,7 +36,9 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
                     .or_else(|_| env.secret(name).map(|s| s.to_string()))
                     .ok()
             };
-            app::state(&read).map(Rc::new)
+            let state = app::state(&read)?;
+            state.config.check_production()?;
+            Ok(Rc::new(state))
         })
         .clone()
     })
@@ -75,7 +79,8 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,
-        // Refuse to run with a weak or missing key, or any other bad variable.
+        // Refuse to run with a weak or missing key, or any other bad variable, or a
+        // production configuration with a test's settings.
         Err(error) => return misconfigured(&error),
     };
     metrics::bind(&env);

@@ -399,6 +399,37 @@ pub fn without_a_mail_key_other_mail_is_reported_and_never_logged() {
     assert_no_code_logged(app, &[&email, &new_email]);
 }
 
+/// Production with a test's settings (the harness's http origins and fault injection)
+/// refuses to start: every request is a 500 that shows nothing, and the log names the
+/// variable, as for a weak SECRET_KEY.
+pub fn production_with_an_http_frontend_refuses_every_request_naming_it() {
+    let app = spawn_isolated_app_with(
+        "production-with-test-settings",
+        &[("ENVIRONMENT", "production")],
+        TestApp::answers,
+    );
+    for answer in [
+        app.get("/"),
+        app.get("/health"),
+        app.register(&unique_email("refused"), PASSWORD),
+    ] {
+        answer.assert_problem(500, "internal_error");
+        assert!(!answer.body.contains("FRONTEND_URL"), "no internals: {}", answer.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        let named = log
+            .lines()
+            .any(|l| l.contains(r#""message":"configuration is invalid""#) && l.contains("FRONTEND_URL"));
+        if named {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no log line names FRONTEND_URL:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         root_names_the_service,
@@ -420,5 +451,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         without_a_mail_key_mailing_routes_are_503_naming_mail,
         without_a_mail_key_health_is_503_naming_mail,
         without_a_mail_key_other_mail_is_reported_and_never_logged,
+        production_with_an_http_frontend_refuses_every_request_naming_it,
     ]
 }
