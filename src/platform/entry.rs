@@ -27,7 +27,7 @@ thread_local! {
 
 /// Also refuses, in production, what only development and test configurations may have
 /// (`Config::check_production`): an http origin, fault injection.
-fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
+pub(super) fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
     STATE.with(|cell| {
         cell.get_or_init(|| {
             let read = |name: &str| {
@@ -45,7 +45,7 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
 }
 
 /// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
-fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
+pub(super) fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
     let backend = state
         .config
         .database_backend
@@ -66,11 +66,16 @@ fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigErro
     }
 }
 
-/// The answer while the configuration is unusable; the log line names the variable.
-fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+/// The log line while the configuration is unusable: it names the variable.
+pub(super) fn log_misconfigured(error: &ConfigError) {
     log_json(
         serde_json::json!({ "level": "error", "message": "configuration is invalid", "error": error.to_string() }),
     );
+}
+
+/// The answer while the configuration is unusable.
+fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+    log_misconfigured(error);
     to_worker(ApiError::internal_cause(error).into_response())
 }
 

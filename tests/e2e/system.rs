@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    spawn_app, spawn_isolated_app_with, unique_email, TestApp, ALLOWED_ORIGIN, BCRYPT_COST, PASSWORD, PREFIX,
+    fresh_uuid, spawn_app, spawn_isolated_app_with, unique_email, unix_now, TestApp, ALLOWED_ORIGIN, BCRYPT_COST,
+    METRICS_TOKEN, PASSWORD, PREFIX,
 };
 use serde_json::json;
 
@@ -18,8 +19,9 @@ pub fn root_names_the_service() {
     assert!(body["name"].is_string() && body["version"].is_string());
 }
 
+/// The bearer of METRICS_TOKEN is shown the details: the backend and where mail goes.
 pub fn health_checks_the_database() {
-    let answer = spawn_app().get("/health");
+    let answer = spawn_app().get_with_token("/health", METRICS_TOKEN);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["status"], "ok");
     assert_eq!(answer.json()["checks"]["database"], "ok");
@@ -29,6 +31,23 @@ pub fn health_checks_the_database() {
         crate::harness::worker::backend()
     );
     assert_eq!(answer.json()["checks"]["mail"], "sendgrid");
+}
+
+/// Anyone else learns whether the service is up, not what it runs on.
+pub fn health_shows_anonymous_callers_neither_backend_nor_mail() {
+    let app = spawn_app();
+    for answer in [
+        app.get("/health"),
+        app.get_with_token("/health", "not-the-metrics-token"),
+    ] {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(
+            answer.json()["checks"],
+            json!({ "database": "ok", "rate_limiter": "ok" }),
+            "{}",
+            answer.body
+        );
+    }
 }
 
 pub fn openapi_describes_every_route() {
@@ -430,10 +449,98 @@ pub fn production_with_an_http_frontend_refuses_every_request_naming_it() {
     }
 }
 
+/// A row the housekeeping test writes: its id, what it is, `expires_at`, `revoked_at` (or
+/// `used_at`), and whether it must be kept.
+type Arranged = (String, &'static str, i64, Option<i64>, bool);
+
+fn arranged(rows: [(&'static str, i64, Option<i64>, bool); 5]) -> Vec<Arranged> {
+    rows.into_iter()
+        .map(|(name, expires, ended, kept)| (fresh_uuid(), name, expires, ended, kept))
+        .collect()
+}
+
+/// The cron trigger's handler drops exactly the sessions and one-time tokens that ended more
+/// than a day ago (used or not), keeps the rest, and says what it deleted in one log line.
+pub fn housekeeping_drops_exactly_the_sessions_and_tokens_over_a_day_past() {
+    const DAY: i64 = 86_400;
+    let app = spawn_app();
+    let user = app.insert_verified_user(&unique_email("housekeeping"), "not-a-login");
+    let (now, at) = (unix_now(), |t: i64| app.instant(t));
+    let or_null = |t: Option<i64>| t.map_or_else(|| "NULL".to_owned(), at);
+    let sessions = arranged([
+        ("expired two days ago", now - 2 * DAY, None, false),
+        ("revoked two days ago", now + 3600, Some(now - 2 * DAY), false),
+        ("expired an hour ago", now - 3600, None, true),
+        ("revoked an hour ago", now + 3600, Some(now - 3600), true),
+        ("live", now + 3600, None, true),
+    ]);
+    let tokens = arranged([
+        ("expired two days ago", now - 2 * DAY, None, false),
+        ("used, expired two days ago", now - 2 * DAY, Some(now - 3 * DAY), false),
+        ("expired an hour ago", now - 3600, None, true),
+        ("used, live", now + 600, Some(now - 60), true),
+        ("live", now + 600, None, true),
+    ]);
+    let values = |rows: &[Arranged], extra: &dyn Fn(&str) -> String| {
+        rows.iter()
+            .map(|(id, _, expires, ended, _)| {
+                let (created, expires, ended) = (at(now - 3 * DAY), at(*expires), or_null(*ended));
+                format!("('{id}', '{user}', {}{created}, {expires}, {ended})", extra(id))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Instants are written for this run's backend (`instant`), so one text serves both.
+    let insert_sessions = format!(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES {}",
+        values(&sessions, &|_| String::new())
+    );
+    app.execute(&insert_sessions, &insert_sessions);
+    let insert_tokens = format!(
+        "INSERT INTO one_time_tokens (id, user_id, purpose, digest, created_at, expires_at, used_at) VALUES {}",
+        values(&tokens, &|id| format!("'reset_password', 'housekeeping-{id}', "))
+    );
+    app.execute(&insert_tokens, &insert_tokens);
+
+    let runs = || -> Vec<serde_json::Value> {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        log.lines()
+            .filter(|l| l.contains(r#""message":"housekeeping""#))
+            .map(|l| serde_json::from_str(&l[l.find('{').unwrap()..]).unwrap())
+            .collect()
+    };
+    let before = runs().len();
+    let answer = app.trigger_scheduled("17 * * * *");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        if let Some(run) = runs().into_iter().nth(before) {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "no housekeeping log line after the trigger");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for table in ["sessions", "one_time_tokens"] {
+        assert!(run["deleted"][table].as_u64().unwrap() >= 2, "{table}: {run}");
+    }
+
+    for (table, rows) in [("sessions", &sessions), ("one_time_tokens", &tokens)] {
+        let left = app.query(
+            &format!("SELECT id FROM {table} WHERE user_id = '{user}'"),
+            &format!("SELECT id::text AS id FROM {table} WHERE user_id = '{user}'"),
+        );
+        let left: Vec<&str> = left.iter().map(|row| row["id"].as_str().unwrap()).collect();
+        for (id, name, _, _, kept) in rows {
+            assert_eq!(left.contains(&id.as_str()), *kept, "{table}: {name}");
+        }
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         root_names_the_service,
         health_checks_the_database,
+        health_shows_anonymous_callers_neither_backend_nor_mail,
         openapi_describes_every_route,
         docs_page_and_its_assets_are_served_locally,
         unknown_routes_are_404_problems,
@@ -452,5 +559,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         without_a_mail_key_health_is_503_naming_mail,
         without_a_mail_key_other_mail_is_reported_and_never_logged,
         production_with_an_http_frontend_refuses_every_request_naming_it,
+        housekeeping_drops_exactly_the_sessions_and_tokens_over_a_day_past,
     ]
 }

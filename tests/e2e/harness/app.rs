@@ -219,6 +219,12 @@ impl TestApp {
         self.request("GET", path, &[], None)
     }
 
+    /// Runs the scheduled (cron) handler once, as the trigger would
+    /// (`wrangler dev --test-scheduled`).
+    pub fn trigger_scheduled(&self, cron: &str) -> Answer {
+        self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+")))
+    }
+
     pub fn get_with_token(&self, path: &str, token: &str) -> Answer {
         self.request("GET", path, &[("Authorization", &format!("Bearer {token}"))], None)
     }
@@ -337,6 +343,14 @@ impl TestApp {
             &format!("{columns} VALUES ('{id}', '{email}', NULL, '{password_hash}', true, to_timestamp({now}), to_timestamp({now}))"),
         );
         id
+    }
+
+    /// An instant as each backend stores it: Unix seconds in D1, `timestamptz` in Postgres.
+    pub fn instant(&self, unix_seconds: i64) -> String {
+        match self.database {
+            Database::D1 { .. } => unix_seconds.to_string(),
+            Database::Postgres(_) => format!("to_timestamp({unix_seconds})"),
+        }
     }
 
     pub fn count_users(&self, email: &str) -> i64 {

@@ -174,6 +174,8 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
             "--inspector-port",
             &free_port().to_string(),
             "--show-interactive-dev-session=false",
+            // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
+            "--test-scheduled",
             "--persist-to",
         ])
         .arg(&persist);
