@@ -16,7 +16,9 @@ setup:
 build: setup
 	@bash scripts/build.sh
 
-## Sets everything up, applies the migrations and serves on 127.0.0.1:$(PORT).
+## Sets everything up, applies the migrations and serves on 127.0.0.1:$(PORT), with
+## ENVIRONMENT=development (mail without SENDGRID_API_KEY goes to the log) and
+## GET /__scheduled?cron=... running the housekeeping on demand.
 ## D1 by default; `make dev DB=postgres DATABASE_URL=postgres://user:password@host:port/db`
 ## runs against a local Postgres through Hyperdrive's local mode.
 dev: setup
@@ -25,10 +27,10 @@ ifeq ($(DB),postgres)
 	@DATABASE_URL="$(DATABASE_URL)" bash scripts/migrate-pg.sh
 	@bash scripts/build.sh postgres
 	@bash scripts/wrangler-postgres.sh wrangler.postgres.toml "$(DATABASE_URL)"
-	@$(ENV) wrangler dev --config wrangler.postgres.toml --ip 127.0.0.1 --port $(PORT)
+	@$(ENV) wrangler dev --config wrangler.postgres.toml --ip 127.0.0.1 --port $(PORT) --var ENVIRONMENT:development --test-scheduled
 else
 	@$(ENV) wrangler d1 migrations apply DB --local
-	@$(ENV) wrangler dev --ip 127.0.0.1 --port $(PORT)
+	@$(ENV) wrangler dev --ip 127.0.0.1 --port $(PORT) --var ENVIRONMENT:development --test-scheduled
 endif
 
 ## Applies migrations/postgres to DATABASE_URL and records them (safe to run twice).

@@ -68,7 +68,9 @@ metrics_token=fuzz-metrics-token
 vars=(
   "SECRET_KEY:$secret"
   BCRYPT_COST:4
-  ENVIRONMENT:e2e
+  # Development: without a mail key, mail goes to the log (elsewhere the mailing routes
+  # would answer 503), where the account below finds its code.
+  ENVIRONMENT:development
   FRONTEND_URL:http://frontend.test
   "METRICS_TOKEN:$metrics_token"
   # Blank is unset to the Worker: mail goes to the log and nothing reaches Sentry, even if
@@ -123,7 +125,7 @@ until curl -fsS -o /dev/null "$base/health" 2>/dev/null; do
 done
 
 # A verified account, so the fuzzer gets past 401 on the routes that need a session: the
-# code comes from the mail the Worker logs (no SENDGRID_API_KEY).
+# code comes from the mail the Worker logs (development, no SENDGRID_API_KEY).
 email="fuzz-$(hex 6)@example.com"
 password="fuzz-$(hex 16)"
 post() { curl -fsS -o /dev/null -X POST "$base/balance_hub/auth/$1" -H 'content-type: application/json' -d "$2"; }

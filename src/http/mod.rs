@@ -9,6 +9,7 @@ pub mod cors;
 pub mod openapi;
 pub mod router;
 
+use crate::kernel::config::{MailMode, MAIL_UNCONFIGURED};
 use crate::kernel::events::{AuthEvent, EventLog, EventSink};
 use crate::kernel::feature::{AppState, Ctx, Feature, Route, Services};
 use crate::kernel::problem::{self, ApiError};
@@ -124,7 +125,23 @@ async fn dispatch(route: &'static Route, ctx: &Ctx<'_>, request: &Request) -> Re
     if request.oversized || request.body.len() > body::MAX_BODY_BYTES {
         return Err(body::too_large());
     }
+    if route.mails && !ctx.config.mail.is_configured() {
+        return Err(mail_unconfigured());
+    }
     (route.handler)(ctx, request).await
+}
+
+/// A route whose purpose is a mail, while there is no way to send one: 503 naming `mail`,
+/// never a success for a code or link that nobody will receive. The cause names the
+/// variable in the log and the report.
+fn mail_unconfigured() -> ApiError {
+    let mut error = ApiError::unavailable(
+        "mail",
+        "mail is not configured, so this request cannot send its mail",
+        MAIL_UNCONFIGURED,
+    );
+    error.problem.checks = Some(serde_json::json!({ "mail": MailMode::Unconfigured.name() }));
+    error
 }
 
 /// A 5xx cause goes to the reporter (logs and Sentry) once, here at the boundary.
@@ -176,9 +193,9 @@ fn decorate(response: &mut Response, ctx: &Ctx<'_>, request: &Request, route_nam
         .push(("X-Content-Type-Options".into(), "nosniff".into()));
 }
 
-/// With `FAULT_INJECTION` on (test configurations only), `X-Fault-Inject: internal` makes
-/// the request fail as an unexpected error would, and `X-Fault-Inject: panic` makes it
-/// panic, to prove reporting and scrubbing.
+/// With `FAULT_INJECTION` on (test configurations only: production refuses to start with
+/// it), `X-Fault-Inject: internal` makes the request fail as an unexpected error would, and
+/// `X-Fault-Inject: panic` makes it panic, to prove reporting and scrubbing.
 fn injected_fault(ctx: &Ctx<'_>, request: &Request) -> Option<ApiError> {
     if !ctx.config.fault_injection {
         return None;
@@ -209,3 +226,84 @@ pub fn request_id(request: &Request) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The mail flag of a route, through the pipeline (the other pipeline tests are in tests.rs).
+#[cfg(test)]
+mod mail_tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::handler;
+    use crate::kernel::feature::{Body, Feature, Route};
+    use crate::kernel::testing::TestWorld;
+
+    async fn sends_a_code(_: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
+        Ok(Response::json(
+            202,
+            &serde_json::json!({ "message": "a code is on its way" }),
+        ))
+    }
+
+    static MAILING: Feature = Feature {
+        name: "mailing",
+        routes: &[Route::new("POST", "{p}/auth/send-code", handler!(sends_a_code), 202)
+            .body(Body::Json)
+            .mails()],
+        limits: &[],
+        mails: &[],
+        settings: None,
+        housekeeping: &[],
+        openapi: utoipa::openapi::OpenApi::default,
+    };
+    static FEATURES: &[&Feature] = &[&MAILING];
+
+    #[derive(Default)]
+    struct Reports(RefCell<Vec<String>>);
+
+    impl ErrorReporter for Reports {
+        fn report(&self, failure: &Failure<'_>) {
+            self.0.borrow_mut().push(failure.cause.to_owned());
+        }
+    }
+
+    /// `POST {p}/auth/send-code` on a world with these variables over the test ones.
+    fn send_code(vars: &'static [(&'static str, &'static str)]) -> (Handled, Vec<String>) {
+        let read = move |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| crate::kernel::config::test_var(name))
+        };
+        let world = TestWorld::with_vars(&[], &read);
+        let request = Request::new("POST", "/balance_hub/auth/send-code")
+            .with_header("content-type", "application/json")
+            .with_body("{}");
+        let reports = Reports::default();
+        let handled = pollster::block_on(handle(request, &world.state, FEATURES, &world.services(), &reports));
+        (handled, reports.0.into_inner())
+    }
+
+    #[test]
+    fn a_mailing_route_is_503_naming_mail_while_mail_is_unconfigured() {
+        let (handled, reports) = send_code(&[("ENVIRONMENT", "production"), ("SENDGRID_API_KEY", "")]);
+        assert_eq!(handled.response.status, 503);
+        let body: serde_json::Value = serde_json::from_slice(&handled.response.body).unwrap();
+        assert_eq!(body["code"], "dependency_unavailable");
+        assert_eq!(body["checks"], serde_json::json!({ "mail": "unconfigured" }));
+        assert!(!handled.undocumented, "a mailing route documents its 503");
+        assert_eq!(handled.events, [AuthEvent::DependencyUnavailable]);
+        assert_eq!(reports.len(), 1, "reported once: {reports:?}");
+        assert!(reports[0].contains("SENDGRID_API_KEY"), "{reports:?}");
+    }
+
+    #[test]
+    fn a_mailing_route_answers_with_a_key_or_in_development() {
+        const WITH_A_KEY: &[(&str, &str)] = &[("ENVIRONMENT", "production"), ("SENDGRID_API_KEY", "SG.key")];
+        const IN_DEVELOPMENT: &[(&str, &str)] = &[("ENVIRONMENT", "development"), ("SENDGRID_API_KEY", "")];
+        for vars in [WITH_A_KEY, IN_DEVELOPMENT] {
+            let (handled, reports) = send_code(vars);
+            assert_eq!(handled.response.status, 202, "{vars:?}");
+            assert!(reports.is_empty());
+        }
+    }
+}

@@ -97,6 +97,52 @@ pub const NO_POSTGRES: &str =
     "this Worker was built without Postgres support; build it with `bash scripts/build.sh postgres` \
      (wrangler.postgres.toml does)";
 
+/// `ENVIRONMENT` of a developer's machine (`make dev`): mail without `SENDGRID_API_KEY`
+/// goes to the log, and the production checks do not apply.
+pub const DEVELOPMENT: &str = "development";
+/// `ENVIRONMENT` of a deployment, and its default: see `Config::check_production`.
+pub const PRODUCTION: &str = "production";
+
+/// Where mail goes, decided once from `SENDGRID_API_KEY` and `ENVIRONMENT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailMode {
+    /// SendGrid's v3 API with this key.
+    SendGrid { api_key: Secret },
+    /// Rendered into the log, codes and links included: only with `ENVIRONMENT=development`
+    /// and no key, never in a deployment.
+    Log,
+    /// No key outside development: the routes whose purpose is a mail answer 503, `/health`
+    /// names it, and any other mail is reported as failed instead of being dropped.
+    Unconfigured,
+}
+
+impl MailMode {
+    fn from_vars(vars: &Vars<'_>, environment: &str) -> Self {
+        match vars.get("SENDGRID_API_KEY") {
+            Some(key) => Self::SendGrid { api_key: Secret(key) },
+            None if environment.eq_ignore_ascii_case(DEVELOPMENT) => Self::Log,
+            None => Self::Unconfigured,
+        }
+    }
+
+    /// As `/health` names it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SendGrid { .. } => "sendgrid",
+            Self::Log => "log",
+            Self::Unconfigured => "unconfigured",
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        *self != Self::Unconfigured
+    }
+}
+
+/// Why mail is unconfigured, for logs and reports.
+pub const MAIL_UNCONFIGURED: &str =
+    "SENDGRID_API_KEY is not set; mail goes to the log only with ENVIRONMENT=development";
+
 /// What every capability shares.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -112,7 +158,8 @@ pub struct Config {
     pub mail_from: String,
     pub mail_from_name: String,
     pub sendgrid_api_url: String,
-    pub sendgrid_api_key: Option<Secret>,
+    /// `SENDGRID_API_KEY`, or what happens to mail without one.
+    pub mail: MailMode,
     pub sentry_dsn: Option<Secret>,
     pub metrics_token: Option<Secret>,
     /// `DATABASE_BACKEND`; unset means Postgres when the HYPERDRIVE binding exists, else D1.
@@ -125,13 +172,15 @@ impl Config {
     /// A missing or short `SECRET_KEY` is an error naming the variable, never a weak default.
     pub fn from_vars(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         let app_name = vars.or("APP_NAME", "Auth System");
+        let environment = vars.or("ENVIRONMENT", PRODUCTION);
         let frontend_url = vars
             .or("FRONTEND_URL", "http://localhost:3000")
             .trim_end_matches('/')
             .to_owned();
         Ok(Self {
             version: env!("CARGO_PKG_VERSION"),
-            environment: vars.or("ENVIRONMENT", "production"),
+            mail: MailMode::from_vars(vars, &environment),
+            environment,
             debug: vars.boolean("DEBUG", false)?,
             api_prefix: api_prefix(vars)?,
             secret_key: secret_key(vars)?,
@@ -145,7 +194,6 @@ impl Config {
                 .or("SENDGRID_API_URL", "https://api.sendgrid.com")
                 .trim_end_matches('/')
                 .to_owned(),
-            sendgrid_api_key: vars.get("SENDGRID_API_KEY").map(Secret),
             sentry_dsn: vars.get("SENTRY_DSN").map(Secret),
             metrics_token: vars.get("METRICS_TOKEN").map(Secret),
             fault_injection: vars.boolean("FAULT_INJECTION", false)?,
@@ -153,10 +201,42 @@ impl Config {
         })
     }
 
+    /// In production (`ENVIRONMENT=production`, the default) refuses what only a development
+    /// or test configuration may have, naming the variable: a `FRONTEND_URL` or a
+    /// `CORS_ORIGINS` entry that is not `https` (credentialed CORS and reset links over
+    /// plain HTTP), and `FAULT_INJECTION` (any caller could force a 500 or a panic). Other
+    /// environments are not checked: localhost over http is fine in development. The Worker
+    /// runs it when it builds its state, so a refused variable answers every request 500.
+    pub fn check_production(&self) -> Result<(), ConfigError> {
+        if !self.environment.eq_ignore_ascii_case(PRODUCTION) {
+            return Ok(());
+        }
+        let in_production = |what: &str| format!("{what} (ENVIRONMENT is {PRODUCTION})");
+        if !is_https(&self.frontend_url) {
+            let what = format!("{:?} must be an https URL", self.frontend_url);
+            return Err(invalid("FRONTEND_URL", in_production(&what)));
+        }
+        if let Some(origin) = self.cors_origins.iter().find(|o| !is_https(o)) {
+            let what = format!("{origin:?} must be an https origin");
+            return Err(invalid("CORS_ORIGINS", in_production(&what)));
+        }
+        if self.fault_injection {
+            return Err(invalid("FAULT_INJECTION", in_production("must be off")));
+        }
+        Ok(())
+    }
+
     /// `FRONTEND_URL/forgot-password`, where mails send someone who should reset.
     pub fn forgot_password_url(&self) -> String {
         format!("{}/forgot-password", self.frontend_url)
     }
+}
+
+/// `https://` and a host after it.
+fn is_https(url: &str) -> bool {
+    url.get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        && url.len() > 8
 }
 
 fn secret_key(vars: &Vars<'_>) -> Result<Secret, ConfigError> {
@@ -202,12 +282,16 @@ fn database_backend(vars: &Vars<'_>) -> Result<Option<DatabaseBackend>, ConfigEr
     }
 }
 
-/// The variables of the native tests' configuration.
+/// The variables of the native tests' configuration: a test deployment (not production,
+/// whose checks refuse the default http `FRONTEND_URL`) whose mail is configured; the
+/// recording outbox takes the mail, so the key is never used.
 #[cfg(test)]
 pub fn test_var(name: &str) -> Option<String> {
     match name {
         "SECRET_KEY" => Some("a-test-secret-key-that-is-long-enough-0123".into()),
         "BCRYPT_COST" => Some("4".into()),
+        "ENVIRONMENT" => Some("test".into()),
+        "SENDGRID_API_KEY" => Some("SG.native-tests-never-send".into()),
         _ => None,
     }
 }
@@ -243,6 +327,80 @@ mod tests {
         assert_eq!(config.api_prefix, "/balance_hub");
         assert_eq!(config.cors_origins, vec!["http://localhost:3000".to_owned()]);
         assert_eq!(config.environment, "production");
+        assert_eq!(config.mail, MailMode::Unconfigured, "no key outside development");
+        let err = config.check_production().unwrap_err();
+        assert!(
+            err.to_string().contains("FRONTEND_URL"),
+            "production names its frontend: {err}"
+        );
+    }
+
+    #[test]
+    fn mail_goes_to_the_log_only_in_development_without_a_key() {
+        let key = ("SENDGRID_API_KEY", "SG.key");
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("ENVIRONMENT", "development")], "log"),
+            (&[("ENVIRONMENT", "Development")], "log"),
+            (&[("ENVIRONMENT", "development"), key], "sendgrid"),
+            (&[], "unconfigured"),
+            (&[("ENVIRONMENT", "production")], "unconfigured"),
+            (&[("ENVIRONMENT", "staging")], "unconfigured"),
+            (&[("ENVIRONMENT", "e2e"), ("SENDGRID_API_KEY", "  ")], "unconfigured"),
+            (&[("ENVIRONMENT", "production"), key], "sendgrid"),
+        ];
+        for (pairs, expected) in cases {
+            let config = from(&[&[KEY], *pairs].concat()).unwrap();
+            assert_eq!(config.mail.name(), *expected, "{pairs:?}");
+            assert_eq!(config.mail.is_configured(), *expected != "unconfigured", "{pairs:?}");
+        }
+    }
+
+    const HTTPS_FRONTEND: (&str, &str) = ("FRONTEND_URL", "https://app.example");
+
+    #[test]
+    fn production_refuses_plain_http_and_fault_injection_by_name() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "http://app.example")], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "app.example")], "FRONTEND_URL"),
+            (&[("FRONTEND_URL", "https://")], "FRONTEND_URL"),
+            (
+                &[HTTPS_FRONTEND, ("CORS_ORIGINS", "https://a.example,http://b.example")],
+                "CORS_ORIGINS",
+            ),
+            (&[HTTPS_FRONTEND, ("CORS_ORIGINS", "*")], "CORS_ORIGINS"),
+            (
+                &[HTTPS_FRONTEND, ("CORS_ORIGINS", "http://localhost:3000")],
+                "CORS_ORIGINS",
+            ),
+            (&[HTTPS_FRONTEND, ("FAULT_INJECTION", "true")], "FAULT_INJECTION"),
+        ];
+        for (pairs, name) in cases {
+            for environment in [None, Some("production"), Some("Production")] {
+                let mut vars = vec![KEY];
+                vars.extend(environment.map(|e| ("ENVIRONMENT", e)));
+                vars.extend_from_slice(pairs);
+                let err = from(&vars).unwrap().check_production().unwrap_err();
+                assert!(err.to_string().contains(name), "{vars:?}: {err}");
+            }
+            for environment in ["development", "test", "e2e"] {
+                let vars = [&[KEY, ("ENVIRONMENT", environment)], *pairs].concat();
+                assert!(from(&vars).unwrap().check_production().is_ok(), "{vars:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn production_accepts_https_origins_without_fault_injection() {
+        let config = from(&[
+            KEY,
+            ("ENVIRONMENT", "production"),
+            ("FRONTEND_URL", "https://app.example/"),
+            ("CORS_ORIGINS", "https://a.example, HTTPS://b.example"),
+            ("FAULT_INJECTION", "false"),
+        ])
+        .unwrap();
+        assert_eq!(config.check_production(), Ok(()));
     }
 
     #[test]

@@ -63,8 +63,8 @@ pub enum Auth {
 }
 
 /// One route. Every status it can answer is known from these fields: `ok`, the generic
-/// answers that follow from `body`, `auth`, `limited` and `storage`, 500 always, and
-/// `problems`, the answers specific to it.
+/// answers that follow from `body`, `auth`, `limited`, `storage` and `mails`, 500 always,
+/// and `problems`, the answers specific to it.
 #[derive(Clone, Copy)]
 pub struct Route {
     pub method: &'static str,
@@ -78,6 +78,9 @@ pub struct Route {
     pub limited: bool,
     /// Needs the database (or another stateful dependency): may answer 503.
     pub storage: bool,
+    /// Its purpose is a mail (a code, a link): refused with 503 naming `mail` before the
+    /// handler while mail is unconfigured, rather than answering as if it were sent.
+    pub mails: bool,
     pub problems: &'static [&'static ProblemCode],
 }
 
@@ -92,6 +95,7 @@ impl Route {
             auth: Auth::None,
             limited: false,
             storage: false,
+            mails: false,
             problems: &[],
         }
     }
@@ -116,6 +120,11 @@ impl Route {
         self
     }
 
+    pub const fn mails(mut self) -> Self {
+        self.mails = true;
+        self
+    }
+
     pub const fn problems(mut self, problems: &'static [&'static ProblemCode]) -> Self {
         self.problems = problems;
         self
@@ -135,7 +144,7 @@ impl Route {
             (&p::VALIDATION_ERROR, body),
             (&p::RATE_LIMITED, self.limited),
             (&p::INTERNAL_ERROR, true),
-            (&p::DEPENDENCY_UNAVAILABLE, self.storage || self.limited),
+            (&p::DEPENDENCY_UNAVAILABLE, self.storage || self.limited || self.mails),
         ];
         let mut answers: Vec<&'static ProblemCode> = generic
             .into_iter()

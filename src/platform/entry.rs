@@ -25,7 +25,9 @@ thread_local! {
     static STATE: OnceCell<Result<Rc<AppState>, ConfigError>> = const { OnceCell::new() };
 }
 
-fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
+/// Also refuses, in production, what only development and test configurations may have
+/// (`Config::check_production`): an http origin, fault injection.
+pub(super) fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
     STATE.with(|cell| {
         cell.get_or_init(|| {
             let read = |name: &str| {
@@ -34,14 +36,16 @@ fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
                     .or_else(|_| env.secret(name).map(|s| s.to_string()))
                     .ok()
             };
-            app::state(&read).map(Rc::new)
+            let state = app::state(&read)?;
+            state.config.check_production()?;
+            Ok(Rc::new(state))
         })
         .clone()
     })
 }
 
 /// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
-fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
+pub(super) fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
     let backend = state
         .config
         .database_backend
@@ -62,11 +66,16 @@ fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigErro
     }
 }
 
-/// The answer while the configuration is unusable; the log line names the variable.
-fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+/// The log line while the configuration is unusable: it names the variable.
+pub(super) fn log_misconfigured(error: &ConfigError) {
     log_json(
         serde_json::json!({ "level": "error", "message": "configuration is invalid", "error": error.to_string() }),
     );
+}
+
+/// The answer while the configuration is unusable.
+fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+    log_misconfigured(error);
     to_worker(ApiError::internal_cause(error).into_response())
 }
 
@@ -75,7 +84,8 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,
-        // Refuse to run with a weak or missing key, or any other bad variable.
+        // Refuse to run with a weak or missing key, or any other bad variable, or a
+        // production configuration with a test's settings.
         Err(error) => return misconfigured(&error),
     };
     metrics::bind(&env);

@@ -1,5 +1,5 @@
-//! The platform edge, the only code that imports `worker`: the fetch entry, request and
-//! response conversions, the D1 and Postgres executors, the Durable Objects (rate-limit
+//! The platform edge, the only code that imports `worker`: the fetch entry, the scheduled
+//! (cron) handler that runs every feature's housekeeping, request and response conversions, the D1 and Postgres executors, the Durable Objects (rate-limit
 //! counters, the metrics aggregate), deferred mail, metrics flushing, error reports,
 //! panic capture and logs.
 
@@ -15,6 +15,7 @@ mod panic;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;
+mod scheduled;
 
 pub use aggregator::MetricsAggregator;
 pub use counter::RateLimitCounter;

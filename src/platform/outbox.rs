@@ -8,12 +8,14 @@ use worker::{Context, Fetch, Headers, Method, RequestInit};
 
 use super::{log_json, metrics, report};
 use crate::delivery::sendgrid;
+use crate::kernel::config::{MailMode, MAIL_UNCONFIGURED};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::AppState;
 use crate::kernel::mail::{Mail, Outbox};
 
-/// Delivers mail after the response is sent. Without `SENDGRID_API_KEY` (local
-/// development), the rendered mail goes to the log instead.
+/// Delivers mail after the response is sent, as `Config::mail` says: through SendGrid; into
+/// the log (development only); or, unconfigured, nowhere, and that is a failed dependency
+/// (an error line, a report, `email_failed`), never a silent drop.
 pub struct WaitUntilOutbox {
     pub ctx: Rc<Context>,
     pub state: Rc<AppState>,
@@ -26,14 +28,25 @@ impl Outbox for WaitUntilOutbox {
         self.ctx.wait_until(async move {
             let config = &state.config;
             let kind = mail.kind.name;
-            let rendered = mail.render(&config.app_name);
-            let Some(key) = &config.sendgrid_api_key else {
-                log_json(serde_json::json!({
-                    "level": "info", "message": "mail (no SENDGRID_API_KEY, not sent)", "request_id": request_id,
-                    "kind": kind, "to": rendered.to, "subject": rendered.subject, "text": rendered.text,
-                }));
-                return;
+            let key = match &config.mail {
+                MailMode::SendGrid { api_key } => api_key,
+                MailMode::Log => {
+                    let rendered = mail.render(&config.app_name);
+                    log_json(serde_json::json!({
+                        "level": "info", "message": "mail (ENVIRONMENT=development, not sent)", "request_id": request_id,
+                        "kind": kind, "to": rendered.to, "subject": rendered.subject, "text": rendered.text,
+                    }));
+                    return;
+                }
+                MailMode::Unconfigured => {
+                    metrics::record_event(&AuthEvent::MailFailed { kind });
+                    let cause = format!("mail {kind} not sent: {MAIL_UNCONFIGURED}");
+                    report::dependency_failure(config, &request_id, "mail", &cause).await;
+                    metrics::flush_soon().await;
+                    return;
+                }
             };
+            let rendered = mail.render(&config.app_name);
             match sendgrid::send(&FetchTransport, config, key.expose(), &rendered).await {
                 Ok(()) => {
                     metrics::record_event(&AuthEvent::MailSent { kind });

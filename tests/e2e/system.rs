@@ -1,6 +1,11 @@
 //! System routes and the HTTP edge every route relies on.
 
-use crate::harness::{spawn_app, ALLOWED_ORIGIN, PREFIX};
+use std::time::{Duration, Instant};
+
+use crate::harness::{
+    fresh_uuid, spawn_app, spawn_isolated_app_with, unique_email, unix_now, TestApp, ALLOWED_ORIGIN, BCRYPT_COST,
+    METRICS_TOKEN, PASSWORD, PREFIX,
+};
 use serde_json::json;
 
 /// Tests that only the Postgres run has (D1 cannot be stopped from outside).
@@ -14,8 +19,9 @@ pub fn root_names_the_service() {
     assert!(body["name"].is_string() && body["version"].is_string());
 }
 
+/// The bearer of METRICS_TOKEN is shown the details: the backend and where mail goes.
 pub fn health_checks_the_database() {
-    let answer = spawn_app().get("/health");
+    let answer = spawn_app().get_with_token("/health", METRICS_TOKEN);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["status"], "ok");
     assert_eq!(answer.json()["checks"]["database"], "ok");
@@ -25,6 +31,23 @@ pub fn health_checks_the_database() {
         crate::harness::worker::backend()
     );
     assert_eq!(answer.json()["checks"]["mail"], "sendgrid");
+}
+
+/// Anyone else learns whether the service is up, not what it runs on.
+pub fn health_shows_anonymous_callers_neither_backend_nor_mail() {
+    let app = spawn_app();
+    for answer in [
+        app.get("/health"),
+        app.get_with_token("/health", "not-the-metrics-token"),
+    ] {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(
+            answer.json()["checks"],
+            json!({ "database": "ok", "rate_limiter": "ok" }),
+            "{}",
+            answer.body
+        );
+    }
 }
 
 pub fn openapi_describes_every_route() {
@@ -272,10 +295,252 @@ pub fn a_stopped_database_is_503_within_seconds() {
     }
 }
 
+/// A deployment as production runs it (https origins, no fault injection) but without
+/// `SENDGRID_API_KEY`: its own Worker, since its mail and `/health` are unlike the others'.
+fn without_mail() -> &'static TestApp {
+    spawn_isolated_app_with(
+        "without-mail",
+        &[
+            ("ENVIRONMENT", "production"),
+            // Blank is unset to the Worker, even if .dev.vars names a key.
+            ("SENDGRID_API_KEY", ""),
+            ("FRONTEND_URL", "https://frontend.test"),
+            ("CORS_ORIGINS", "https://allowed.test"),
+            ("FAULT_INJECTION", "false"),
+        ],
+        TestApp::answers,
+    )
+}
+
+/// No line of the Worker's log holds a mail or anything shaped like a six-digit code.
+fn assert_no_code_logged(app: &TestApp, recipients: &[&str]) {
+    let log = std::fs::read_to_string(&app.log_file).unwrap();
+    for line in log.lines() {
+        assert!(!line.contains(r#""message":"mail ("#), "a mail in the log: {line}");
+        for recipient in recipients {
+            assert!(!line.contains(recipient), "{recipient} in the log: {line}");
+        }
+        let Some(json) = line.find('{').map(|start| &line[start..]) else {
+            continue;
+        };
+        let code = json
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|word| word.len() == 6 && word.bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(code, None, "a six-digit code in the log: {line}");
+    }
+}
+
+/// Without a mail key outside development, the routes that exist to mail a code or a link
+/// answer 503 naming mail before doing anything, rather than 201/202 for mail nobody sends.
+pub fn without_a_mail_key_mailing_routes_are_503_naming_mail() {
+    let app = without_mail();
+    let email = unique_email("no-mail");
+    let requests = [
+        ("register", json!({ "email": email, "password": PASSWORD })),
+        ("resend-verification", json!({ "email": email })),
+        ("password/forget", json!({ "email": email })),
+    ];
+    for (route, body) in requests {
+        let problem = app
+            .post_json(&app.auth(route), &body)
+            .assert_problem(503, "dependency_unavailable");
+        assert_eq!(problem["checks"], json!({ "mail": "unconfigured" }), "{route}");
+    }
+    assert_eq!(app.count_users(&email), 0, "refused before anything was stored");
+    assert!(app.sendgrid.attempts_for(&email).is_empty());
+    assert_no_code_logged(app, &[&email]);
+}
+
+pub fn without_a_mail_key_health_is_503_naming_mail() {
+    let app = without_mail();
+    let problem = app.get("/health").assert_problem(503, "dependency_unavailable");
+    assert_eq!(problem["checks"]["mail"], "unconfigured");
+    assert_eq!(problem["checks"]["database"], "ok");
+    assert_eq!(problem["checks"]["rate_limiter"], "ok");
+}
+
+/// Mail that other flows send (here an email change's code and notice) cannot be refused
+/// up front: each one is a logged, reported failure, and no code reaches the log.
+pub fn without_a_mail_key_other_mail_is_reported_and_never_logged() {
+    let app = without_mail();
+    let (email, new_email) = (unique_email("no-mail-owner"), unique_email("no-mail-new"));
+    app.insert_verified_user(&email, &bcrypt::hash(PASSWORD, BCRYPT_COST).unwrap());
+    let login = app.login(&email, PASSWORD);
+    assert_eq!(login.status, 200, "{}", login.body);
+    let token = login.json()["access_token"].as_str().unwrap().to_owned();
+    let request_id = format!("no-mail-trace-{}", std::process::id());
+    let body = json!({ "email": new_email, "current_password": PASSWORD }).to_string();
+    let answer = app.request(
+        "PUT",
+        &app.auth("update-user"),
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", &format!("Bearer {token}")),
+            ("X-Request-Id", &request_id),
+        ],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let failures = || {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        log.lines()
+            .filter(|l| l.contains(r#""message":"dependency failed""#) && l.contains(&request_id))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no error line per unsent mail: {:?}",
+            failures()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for line in failures() {
+        assert!(
+            line.contains(r#""level":"error""#) && line.contains(r#""dependency":"mail""#),
+            "{line}"
+        );
+        assert!(line.contains("SENDGRID_API_KEY"), "names the variable: {line}");
+    }
+    while !app
+        .sentry
+        .events()
+        .iter()
+        .any(|e| e["tags"]["request_id"] == request_id.as_str() && e["tags"]["route"] == "mail")
+    {
+        assert!(Instant::now() < deadline, "no Sentry event for the unsent mail");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(app.sendgrid.attempts_for(&new_email).is_empty());
+    assert_no_code_logged(app, &[&email, &new_email]);
+}
+
+/// Production with a test's settings (the harness's http origins and fault injection)
+/// refuses to start: every request is a 500 that shows nothing, and the log names the
+/// variable, as for a weak SECRET_KEY.
+pub fn production_with_an_http_frontend_refuses_every_request_naming_it() {
+    let app = spawn_isolated_app_with(
+        "production-with-test-settings",
+        &[("ENVIRONMENT", "production")],
+        TestApp::answers,
+    );
+    for answer in [
+        app.get("/"),
+        app.get("/health"),
+        app.register(&unique_email("refused"), PASSWORD),
+    ] {
+        answer.assert_problem(500, "internal_error");
+        assert!(!answer.body.contains("FRONTEND_URL"), "no internals: {}", answer.body);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        let named = log
+            .lines()
+            .any(|l| l.contains(r#""message":"configuration is invalid""#) && l.contains("FRONTEND_URL"));
+        if named {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no log line names FRONTEND_URL:\n{log}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A row the housekeeping test writes: its id, what it is, `expires_at`, `revoked_at` (or
+/// `used_at`), and whether it must be kept.
+type Arranged = (String, &'static str, i64, Option<i64>, bool);
+
+fn arranged(rows: [(&'static str, i64, Option<i64>, bool); 5]) -> Vec<Arranged> {
+    rows.into_iter()
+        .map(|(name, expires, ended, kept)| (fresh_uuid(), name, expires, ended, kept))
+        .collect()
+}
+
+/// The cron trigger's handler drops exactly the sessions and one-time tokens that ended more
+/// than a day ago (used or not), keeps the rest, and says what it deleted in one log line.
+pub fn housekeeping_drops_exactly_the_sessions_and_tokens_over_a_day_past() {
+    const DAY: i64 = 86_400;
+    let app = spawn_app();
+    let user = app.insert_verified_user(&unique_email("housekeeping"), "not-a-login");
+    let (now, at) = (unix_now(), |t: i64| app.instant(t));
+    let or_null = |t: Option<i64>| t.map_or_else(|| "NULL".to_owned(), at);
+    let sessions = arranged([
+        ("expired two days ago", now - 2 * DAY, None, false),
+        ("revoked two days ago", now + 3600, Some(now - 2 * DAY), false),
+        ("expired an hour ago", now - 3600, None, true),
+        ("revoked an hour ago", now + 3600, Some(now - 3600), true),
+        ("live", now + 3600, None, true),
+    ]);
+    let tokens = arranged([
+        ("expired two days ago", now - 2 * DAY, None, false),
+        ("used, expired two days ago", now - 2 * DAY, Some(now - 3 * DAY), false),
+        ("expired an hour ago", now - 3600, None, true),
+        ("used, live", now + 600, Some(now - 60), true),
+        ("live", now + 600, None, true),
+    ]);
+    let values = |rows: &[Arranged], extra: &dyn Fn(&str) -> String| {
+        rows.iter()
+            .map(|(id, _, expires, ended, _)| {
+                let (created, expires, ended) = (at(now - 3 * DAY), at(*expires), or_null(*ended));
+                format!("('{id}', '{user}', {}{created}, {expires}, {ended})", extra(id))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // Instants are written for this run's backend (`instant`), so one text serves both.
+    let insert_sessions = format!(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, revoked_at) VALUES {}",
+        values(&sessions, &|_| String::new())
+    );
+    app.execute(&insert_sessions, &insert_sessions);
+    let insert_tokens = format!(
+        "INSERT INTO one_time_tokens (id, user_id, purpose, digest, created_at, expires_at, used_at) VALUES {}",
+        values(&tokens, &|id| format!("'reset_password', 'housekeeping-{id}', "))
+    );
+    app.execute(&insert_tokens, &insert_tokens);
+
+    let runs = || -> Vec<serde_json::Value> {
+        let log = std::fs::read_to_string(&app.log_file).unwrap();
+        log.lines()
+            .filter(|l| l.contains(r#""message":"housekeeping""#))
+            .map(|l| serde_json::from_str(&l[l.find('{').unwrap()..]).unwrap())
+            .collect()
+    };
+    let before = runs().len();
+    let answer = app.trigger_scheduled("17 * * * *");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        if let Some(run) = runs().into_iter().nth(before) {
+            break run;
+        }
+        assert!(Instant::now() < deadline, "no housekeeping log line after the trigger");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for table in ["sessions", "one_time_tokens"] {
+        assert!(run["deleted"][table].as_u64().unwrap() >= 2, "{table}: {run}");
+    }
+
+    for (table, rows) in [("sessions", &sessions), ("one_time_tokens", &tokens)] {
+        let left = app.query(
+            &format!("SELECT id FROM {table} WHERE user_id = '{user}'"),
+            &format!("SELECT id::text AS id FROM {table} WHERE user_id = '{user}'"),
+        );
+        let left: Vec<&str> = left.iter().map(|row| row["id"].as_str().unwrap()).collect();
+        for (id, name, _, _, kept) in rows {
+            assert_eq!(left.contains(&id.as_str()), *kept, "{table}: {name}");
+        }
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         root_names_the_service,
         health_checks_the_database,
+        health_shows_anonymous_callers_neither_backend_nor_mail,
         openapi_describes_every_route,
         docs_page_and_its_assets_are_served_locally,
         unknown_routes_are_404_problems,
@@ -290,5 +555,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         cors_allows_configured_origins_only,
         request_logs_carry_the_request_id,
         a_stopped_database_is_503_within_seconds,
+        without_a_mail_key_mailing_routes_are_503_naming_mail,
+        without_a_mail_key_health_is_503_naming_mail,
+        without_a_mail_key_other_mail_is_reported_and_never_logged,
+        production_with_an_http_frontend_refuses_every_request_naming_it,
+        housekeeping_drops_exactly_the_sessions_and_tokens_over_a_day_past,
     ]
 }

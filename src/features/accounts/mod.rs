@@ -62,6 +62,7 @@ pub const FEATURE: Feature = Feature {
             .body(Body::Json)
             .limited()
             .storage()
+            .mails()
             .problems(&[&PASSWORD_TOO_COMMON]),
         Route::new("POST", "{p}/auth/verify-email", handler!(api::verify_email), 200)
             .body(Body::Json)
@@ -76,7 +77,8 @@ pub const FEATURE: Feature = Feature {
         )
         .body(Body::Json)
         .limited()
-        .storage(),
+        .storage()
+        .mails(),
         Route::new("GET", "{p}/auth/me", handler!(api::me), 200)
             .auth(Auth::User)
             .limited()

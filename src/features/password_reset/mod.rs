@@ -45,7 +45,8 @@ pub const FEATURE: Feature = Feature {
         Route::new("POST", "{p}/auth/password/forget", handler!(api::forget), 202)
             .body(Body::Json)
             .limited()
-            .storage(),
+            .storage()
+            .mails(),
         Route::new("POST", "{p}/auth/password/reset", handler!(api::reset), 200)
             .body(Body::Json)
             .limited()

@@ -4,6 +4,7 @@
 
 mod api;
 mod authenticate;
+mod housekeeping;
 mod login;
 mod logout;
 mod store;
@@ -90,7 +91,7 @@ pub const FEATURE: Feature = Feature {
     limits: &[&LOGIN_IP, &LOGIN_ACCOUNT, &USER_API],
     mails: &[&ACCOUNT_LOCKED],
     settings: Some(settings),
-    housekeeping: &[],
+    housekeeping: &[housekeeping::PURGE_ENDED],
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -5,7 +5,7 @@ use utoipa::ToSchema;
 
 use crate::features::users;
 use crate::kernel::feature::Ctx;
-use crate::kernel::problem::{ApiError, INVALID_TOKEN};
+use crate::kernel::problem::{ApiError, DEPENDENCY_UNAVAILABLE, INVALID_TOKEN};
 use crate::kernel::web::{Request, Response};
 use crate::observability::metrics::Aggregate;
 
@@ -32,8 +32,10 @@ pub struct RootInfo {
 pub struct Health {
     #[schema(example = "ok")]
     pub status: String,
-    /// Each dependency and its state, e.g. `{"database": "ok", "database_backend": "d1",
-    /// "rate_limiter": "ok", "mail": "sendgrid"}`.
+    /// Each dependency and its state, e.g. `{"database": "ok", "rate_limiter": "ok"}`.
+    /// Presenting `Authorization: Bearer METRICS_TOKEN` adds the details:
+    /// `"database_backend": "d1"` and `"mail": "sendgrid"` (or `"log"`). Unconfigured mail
+    /// is named to everyone, `"mail": "unconfigured"`, with a 503.
     #[schema(value_type = Object)]
     pub checks: serde_json::Value,
 }
@@ -51,26 +53,31 @@ pub async fn root(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
     ))
 }
 
-/// Checks the database with a real query and the rate limiter with a round trip; 503
-/// naming the failing check when a required one is down. Mail is reported, not required.
+/// Checks the database with a real query and the rate limiter with a round trip, and that
+/// mail can be sent; 503 naming the failing check when one is down. Which backend and mail
+/// provider the service uses are shown only to the bearer of `METRICS_TOKEN`.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
-pub async fn health(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
-    let mail = if ctx.config.sendgrid_api_key.is_some() {
-        "sendgrid"
-    } else {
-        "log"
-    };
+pub async fn health(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     let (database, limiter) = futures_util::future::join(ctx.db.run(&users::PING, &[]), ctx.limiter.ping()).await;
     let state = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let checks = serde_json::json!({
+    let mail = &ctx.config.mail;
+    let mut checks = serde_json::json!({
         "database": state(database.is_ok()),
-        "database_backend": ctx.db.backend(),
         "rate_limiter": state(limiter.is_ok()),
-        "mail": mail,
     });
+    let detailed = presents_metrics_token(ctx, request);
+    if detailed {
+        checks["database_backend"] = ctx.db.backend().into();
+    }
+    if detailed || !mail.is_configured() {
+        checks["mail"] = mail.name().into();
+    }
     let failure = match (database, limiter) {
         (Err(e), _) => Some(ApiError::from(crate::kernel::sql::StoreError::from(e))),
         (_, Err(e)) => Some(ApiError::from(e)),
+        // Not a cause to report on every poll: the answer names it, and so does each
+        // mailing request that meets it.
+        _ if !mail.is_configured() => Some(ApiError::new(&DEPENDENCY_UNAVAILABLE, "").with_header("Retry-After", "5")),
         _ => None,
     };
     match failure {
@@ -89,22 +96,28 @@ pub async fn health(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
     }
 }
 
+/// `Authorization: Bearer METRICS_TOKEN`, compared in constant time; never without one.
+fn presents_metrics_token(ctx: &Ctx<'_>, request: &Request) -> bool {
+    let Some(token) = &ctx.config.metrics_token else {
+        return false;
+    };
+    let presented = request
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    constant_time_eq(presented.as_bytes(), token.expose().as_bytes())
+}
+
 /// Optionally behind `METRICS_TOKEN`, compared in constant time.
 #[utoipa::path(get, path = "/metrics", tag = "system", security((), ("metrics_token" = [])), responses(
     (status = 200, description = "Prometheus text exposition 0.0.4", content_type = "text/plain; version=0.0.4"),
 ))]
 pub async fn metrics(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
-    if let Some(token) = &ctx.config.metrics_token {
-        let presented = request
-            .header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) {
-            return Err(ApiError::new(
-                &INVALID_TOKEN,
-                "send Authorization: Bearer METRICS_TOKEN",
-            ));
-        }
+    if ctx.config.metrics_token.is_some() && !presents_metrics_token(ctx, request) {
+        return Err(ApiError::new(
+            &INVALID_TOKEN,
+            "send Authorization: Bearer METRICS_TOKEN",
+        ));
     }
     let unavailable = |cause: String| ApiError::unavailable("metrics", "the metrics store is unavailable", cause);
     let json = ctx.metrics.snapshot().await.map_err(unavailable)?;

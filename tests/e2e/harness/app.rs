@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::fake_sendgrid::FakeSendGrid;
 use super::fake_sentry::FakeSentry;
 use super::postgres::Cluster;
-use super::worker::{start_worker_with, wrangler, Worker};
+use super::worker::{start_worker_until, start_worker_with, wrangler, Worker};
 
 pub const PREFIX: &str = "/balance_hub";
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -48,8 +48,8 @@ static LOGS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static SHARED: OnceLock<&'static TestApp> = OnceLock::new();
 static ISOLATED: Mutex<Option<HashMap<&'static str, &'static TestApp>>> = Mutex::new(None);
 
-fn launch() -> &'static TestApp {
-    let (worker, app) = start_worker_with(&[]);
+/// Keeps a started instance until `stop_all`.
+fn keep((worker, app): (Worker, TestApp)) -> &'static TestApp {
     WORKERS.lock().unwrap_or_else(|e| e.into_inner()).push(worker);
     LOGS.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -59,17 +59,29 @@ fn launch() -> &'static TestApp {
 
 /// The Worker most tests share, with the test configuration; started before the first test.
 pub fn spawn_app() -> &'static TestApp {
-    SHARED.get_or_init(launch)
+    SHARED.get_or_init(|| keep(start_worker_with(&[])))
 }
 
 /// A Worker of its own for the tests of `group`, started on their first call: for tests
 /// that read global counters, or trap the instance on purpose.
 pub fn spawn_isolated_app(group: &'static str) -> &'static TestApp {
+    spawn_isolated_app_with(group, &[], TestApp::is_healthy)
+}
+
+/// A Worker of its own for `group` whose variables are the test configuration with
+/// `overrides` over it, up once `ready` holds (`TestApp::answers` for a configuration made
+/// to fail). Every call of a group passes the same overrides; the first one starts it.
+pub fn spawn_isolated_app_with(
+    group: &'static str,
+    overrides: &[(&str, &str)],
+    ready: fn(&TestApp) -> bool,
+) -> &'static TestApp {
+    let overrides: Vec<(&str, String)> = overrides.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
     let mut isolated = ISOLATED.lock().unwrap_or_else(|e| e.into_inner());
     isolated
         .get_or_insert_with(HashMap::new)
         .entry(group)
-        .or_insert_with(launch)
+        .or_insert_with(|| keep(start_worker_until(&overrides, ready)))
 }
 
 /// The log of every instance started so far.
@@ -144,6 +156,16 @@ impl TestApp {
         self.agent.get(&self.url("/health")).call().is_ok()
     }
 
+    /// The Worker itself answers `/health`, healthy or not (JSON or problem+json, not an
+    /// error page of Wrangler's while it starts).
+    pub fn answers(&self) -> bool {
+        let response = match self.agent.get(&self.url("/health")).call() {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(_) => return false,
+        };
+        matches!(response.content_type(), "application/json" | "application/problem+json")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -195,6 +217,12 @@ impl TestApp {
 
     pub fn get(&self, path: &str) -> Answer {
         self.request("GET", path, &[], None)
+    }
+
+    /// Runs the scheduled (cron) handler once, as the trigger would
+    /// (`wrangler dev --test-scheduled`).
+    pub fn trigger_scheduled(&self, cron: &str) -> Answer {
+        self.get(&format!("/__scheduled?cron={}", cron.replace(' ', "+")))
     }
 
     pub fn get_with_token(&self, path: &str, token: &str) -> Answer {
@@ -333,6 +361,27 @@ impl TestApp {
         self.execute(&sql, &sql);
     }
 
+    /// A verified account written straight into the database (for an instance whose
+    /// registration cannot work): answers its id.
+    pub fn insert_verified_user(&self, email: &str, password_hash: &str) -> String {
+        let id = fresh_uuid();
+        let now = unix_now();
+        let columns = "INSERT INTO users (id, email, full_name, password_hash, email_verified, created_at, updated_at)";
+        self.execute(
+            &format!("{columns} VALUES ('{id}', '{email}', NULL, '{password_hash}', 1, {now}, {now})"),
+            &format!("{columns} VALUES ('{id}', '{email}', NULL, '{password_hash}', true, to_timestamp({now}), to_timestamp({now}))"),
+        );
+        id
+    }
+
+    /// An instant as each backend stores it: Unix seconds in D1, `timestamptz` in Postgres.
+    pub fn instant(&self, unix_seconds: i64) -> String {
+        match self.database {
+            Database::D1 { .. } => unix_seconds.to_string(),
+            Database::Postgres(_) => format!("to_timestamp({unix_seconds})"),
+        }
+    }
+
     pub fn count_users(&self, email: &str) -> i64 {
         let sql = format!("SELECT COUNT(*) AS n FROM users WHERE email = '{email}'");
         self.query(&sql, &sql)[0]["n"].as_i64().unwrap()
@@ -396,6 +445,32 @@ fn d1_execute(state_dir: &std::path::Path, sql: &str) -> Vec<Value> {
     );
     let json: Value = serde_json::from_slice(&output.stdout).expect("d1 execute --json prints JSON");
     json[0]["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A random-looking UUID (version 4 layout) no other call of the run repeats: an id for
+/// rows a test writes itself.
+pub fn fresh_uuid() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{n:012x}",
+        std::process::id(),
+        (nanos >> 16) & 0xffff,
+        nanos & 0xfff,
+        (nanos >> 4) & 0xfff,
+    )
 }
 
 /// A fresh address per call, so tests never share accounts.

@@ -84,8 +84,14 @@ impl Drop for Worker {
 }
 
 /// Starts a Worker whose variables are the test configuration overridden by `overrides`
-/// (the benchmark raises the limits and the bcrypt cost).
+/// (the benchmark raises the limits and the bcrypt cost), up once `/health` answers 200.
 pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
+    start_worker_until(overrides, TestApp::is_healthy)
+}
+
+/// Starts a Worker like `start_worker_with`, up once `ready` holds: a configuration made
+/// to fail (no mail, a refused variable) never answers `/health` with 200.
+pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> bool) -> (Worker, TestApp) {
     let root = root();
     let sendgrid = FakeSendGrid::start();
     let sentry = FakeSentry::start();
@@ -168,6 +174,8 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
             "--inspector-port",
             &free_port().to_string(),
             "--show-interactive-dev-session=false",
+            // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
+            "--test-scheduled",
             "--persist-to",
         ])
         .arg(&persist);
@@ -207,7 +215,7 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
                 std::fs::read_to_string(&log_file).unwrap_or_default()
             );
         }
-        if app.is_healthy() {
+        if ready(&app) {
             break;
         }
         assert!(
