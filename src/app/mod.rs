@@ -18,8 +18,12 @@ pub const FEATURES: &[&Feature] = &[
 ];
 
 /// The per-isolate state, from the Worker's variables and secrets.
+/// Also refuses, in production, what only development and test configurations may have
+/// (`Config::check_production`): an http origin, fault injection.
 pub fn state(read: &dyn Fn(&str) -> Option<String>) -> Result<AppState, ConfigError> {
-    AppState::new(FEATURES, &Vars::new(read))
+    let state = AppState::new(FEATURES, &Vars::new(read))?;
+    state.config.check_production()?;
+    Ok(state)
 }
 
 /// Answers one request.

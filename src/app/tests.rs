@@ -68,14 +68,26 @@ fn every_mail_template_has_its_parts() {
 
 #[test]
 fn the_default_configuration_is_valid_for_every_feature() {
-    let read = |name: &str| (name == "SECRET_KEY").then(|| "0123456789abcdef0123456789abcdef".to_owned());
+    let read = |name: &str| match name {
+        "SECRET_KEY" => Some("0123456789abcdef0123456789abcdef".to_owned()),
+        "FRONTEND_URL" => Some("https://app.example".to_owned()),
+        _ => None,
+    };
     state(&read).unwrap();
+}
+
+#[test]
+fn production_refuses_an_http_frontend() {
+    let read = |name: &str| (name == "SECRET_KEY").then(|| "0123456789abcdef0123456789abcdef".to_owned());
+    let err = state(&read).err().unwrap();
+    assert!(err.to_string().contains("FRONTEND_URL"), "{err}");
 }
 
 #[test]
 fn a_bad_limit_names_its_variable() {
     let read = |name: &str| match name {
         "SECRET_KEY" => Some("0123456789abcdef0123456789abcdef".to_owned()),
+        "FRONTEND_URL" => Some("https://app.example".to_owned()),
         "RATE_LIMIT_USER_API" => Some("lots".to_owned()),
         _ => None,
     };
