@@ -2,7 +2,7 @@
 //! matched and documented. Everything central (router, OpenAPI document, limit table,
 //! settings, mail kinds) is built from this list.
 
-use crate::features::{accounts, password_reset, sessions, system, users};
+use crate::features::{accounts, password_reset, sessions, signing, system, users};
 use crate::http::{self, ErrorReporter, Handled};
 use crate::kernel::config::{ConfigError, Vars};
 use crate::kernel::feature::{AppState, Feature, Services};
@@ -11,6 +11,7 @@ use crate::kernel::web::Request;
 pub const FEATURES: &[&Feature] = &[
     &system::FEATURE,
     &users::FEATURE,
+    &signing::FEATURE,
     &accounts::FEATURE,
     &sessions::FEATURE,
     &password_reset::FEATURE,

@@ -15,6 +15,7 @@ mod panic;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod report;
+mod webcrypto;
 
 pub use aggregator::MetricsAggregator;
 pub use counter::RateLimitCounter;

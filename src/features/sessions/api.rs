@@ -170,7 +170,9 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
         ),
         AuthenticateError::Store(e) => e.into(),
     };
-    let claims = authenticate::claims(ctx, presented_token(request)).map_err(unauthorized)?;
+    let claims = authenticate::claims(ctx, presented_token(request))
+        .await
+        .map_err(unauthorized)?;
     let user_id = claims.user_id.0.clone();
     let (limited, caller) = join(
         ctx.enforce(&[(&USER_API, &user_id)]),
