@@ -44,7 +44,7 @@ check: test
 
 lint:
 	@$(ENV) cargo fmt --check
-	@$(ENV) cargo clippy --all-targets -- -D warnings
+	@$(ENV) cargo clippy --workspace --all-targets -- -D warnings
 	@$(ENV) cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 	@$(ENV) cargo clippy --lib --target wasm32-unknown-unknown --features postgres -- -D warnings
 
@@ -99,6 +99,11 @@ size: build
 ## schemathesis (separate from `make test`; a few minutes; see scripts/fuzz.sh).
 fuzz: setup
 	@bash scripts/fuzz.sh
+
+## Prints a JWK Set for JWT_SIGNING_KEYS (OS CSPRNG; writes no file): `make keys [ALG=EdDSA|ES256]`,
+## `make keys ALG=... KEYS=set.json` (append), `make keys PROMOTE=kid KEYS=set.json`, `make keys DROP=kid KEYS=set.json`.
+keys:
+	@$(ENV) cargo run -q -p edge-auth-keys -- --alg "$(ALG)" --keys "$(KEYS)" --promote "$(PROMOTE)" --drop "$(DROP)"
 
 clean:
 	rm -rf build build-postgres target .wrangler

@@ -2,7 +2,7 @@
 //! matched and documented. Everything central (router, OpenAPI document, limit table,
 //! settings, mail kinds) is built from this list.
 
-use crate::features::{accounts, one_time_tokens, password_reset, sessions, system, users};
+use crate::features::{accounts, one_time_tokens, password_reset, sessions, signing, system, users};
 use crate::http::{self, ErrorReporter, Handled};
 use crate::kernel::config::{ConfigError, Vars};
 use crate::kernel::feature::{AppState, Feature, Services};
@@ -12,6 +12,7 @@ pub const FEATURES: &[&Feature] = &[
     &system::FEATURE,
     &users::FEATURE,
     &one_time_tokens::FEATURE,
+    &signing::FEATURE,
     &accounts::FEATURE,
     &sessions::FEATURE,
     &password_reset::FEATURE,

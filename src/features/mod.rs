@@ -7,5 +7,6 @@ pub mod accounts;
 pub mod one_time_tokens;
 pub mod password_reset;
 pub mod sessions;
+pub mod signing;
 pub mod system;
 pub mod users;

@@ -14,10 +14,11 @@ fn allowed_origin<'r>(config: &Config, request: &'r Request) -> Option<&'r str> 
 }
 
 /// Answers an `OPTIONS` preflight for a path with the methods `allow`; other origins get
-/// no allow headers, so the browser refuses.
-pub fn preflight(config: &Config, request: &Request, allow: String) -> Response {
+/// no allow headers, so the browser refuses — unless the path is public (any origin, no
+/// credentials).
+pub fn preflight(config: &Config, request: &Request, allow: String, public: bool) -> Response {
     let mut response = Response::empty(204);
-    if allowed_origin(config, request).is_some() {
+    if public || allowed_origin(config, request).is_some() {
         response.headers.extend([
             ("Access-Control-Allow-Methods".to_owned(), allow),
             ("Access-Control-Allow-Headers".to_owned(), ALLOWED_HEADERS.to_owned()),
@@ -30,8 +31,15 @@ pub fn preflight(config: &Config, request: &Request, allow: String) -> Response 
     response
 }
 
-/// Adds the allow-origin headers to every answer for an allowed origin.
-pub fn decorate(config: &Config, request: &Request, response: &mut Response) {
+/// Adds the allow-origin headers to every answer for an allowed origin; a public answer
+/// allows every origin and no credentials.
+pub fn decorate(config: &Config, request: &Request, response: &mut Response, public: bool) {
+    if public {
+        response
+            .headers
+            .push(("Access-Control-Allow-Origin".into(), "*".into()));
+        return;
+    }
     response.headers.push(("Vary".into(), "Origin".into()));
     if let Some(origin) = allowed_origin(config, request) {
         response.headers.extend([

@@ -9,7 +9,7 @@ pub mod cors;
 pub mod openapi;
 pub mod router;
 
-use crate::kernel::config::{MailMode, MAIL_UNCONFIGURED};
+use crate::kernel::config::{ConfigError, MailMode, MAIL_UNCONFIGURED};
 use crate::kernel::events::{AuthEvent, EventLog, EventSink};
 use crate::kernel::feature::{AppState, Ctx, Feature, Route, Services};
 use crate::kernel::problem::{self, ApiError};
@@ -68,7 +68,11 @@ pub async fn handle(
         &request_id,
         request.header("cf-connecting-ip"),
     );
-    let result = answer(matched, features, &ctx, &request).await;
+    let result = match started(state, features, &ctx).await {
+        Ok(()) => answer(matched, features, &ctx, &request).await,
+        // A feature's startup check failed: nothing is served; the cause names the variable.
+        Err(error) => Err(ApiError::internal_cause(error)),
+    };
     let (mut response, outcome, undocumented) = match result {
         Ok(response) => {
             let undocumented = route.is_some_and(|r| r.ok != response.status) && request.method != "OPTIONS";
@@ -82,7 +86,8 @@ pub async fn handle(
             (error.into_response(), outcome, undocumented)
         }
     };
-    decorate(&mut response, &ctx, &request, route_name, &request_id);
+    let public = route.is_some_and(|r| r.public);
+    decorate(&mut response, &ctx, &request, route_name, &request_id, public);
     Handled {
         route: route_name,
         user_id: ctx.user_id(),
@@ -92,6 +97,22 @@ pub async fn handle(
         request_id,
         response,
     }
+}
+
+/// Runs every feature's startup check at the first request of the isolate; remembers the outcome.
+async fn started(state: &AppState, features: &[&Feature], ctx: &Ctx<'_>) -> Result<(), ConfigError> {
+    if let Some(outcome) = state.started.borrow().clone() {
+        return outcome;
+    }
+    let mut outcome = Ok(());
+    for check in features.iter().filter_map(|f| f.startup) {
+        if let Err(error) = check(ctx).await {
+            outcome = Err(error);
+            break;
+        }
+    }
+    state.started.replace(Some(outcome.clone()));
+    outcome
 }
 
 /// What the matched route, or the router itself, answers.
@@ -104,10 +125,11 @@ async fn answer(
     let prefix = &ctx.config.api_prefix;
     match matched {
         RouteMatch::Found(route) => dispatch(route, ctx, request).await,
-        RouteMatch::Preflight(_) => Ok(cors::preflight(
+        RouteMatch::Preflight(route) => Ok(cors::preflight(
             ctx.config,
             request,
             router::allow(features, prefix, &request.path),
+            route.public,
         )),
         RouteMatch::MethodNotAllowed { .. } => Err(ApiError::method_not_allowed(&router::allow(
             features,
@@ -171,14 +193,21 @@ fn subscribe_error(events: &EventLog, error: &ApiError) {
 }
 
 /// The headers every answer carries.
-fn decorate(response: &mut Response, ctx: &Ctx<'_>, request: &Request, route_name: &str, request_id: &str) {
+fn decorate(
+    response: &mut Response,
+    ctx: &Ctx<'_>,
+    request: &Request,
+    route_name: &str,
+    request_id: &str,
+    public: bool,
+) {
     if let Some((limit, remaining)) = ctx.quota() {
         response.headers.push(("X-RateLimit-Limit".into(), limit.to_string()));
         response
             .headers
             .push(("X-RateLimit-Remaining".into(), remaining.to_string()));
     }
-    cors::decorate(ctx.config, request, response);
+    cors::decorate(ctx.config, request, response, public);
     let under_auth = route_name.starts_with("{p}/auth/")
         || request
             .path
@@ -253,6 +282,7 @@ mod mail_tests {
         mails: &[],
         settings: None,
         housekeeping: &[],
+        startup: None,
         openapi: utoipa::openapi::OpenApi::default,
     };
     static FEATURES: &[&Feature] = &[&MAILING];

@@ -46,6 +46,7 @@ static TEST_FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[],
+    startup: None,
     openapi: utoipa::openapi::OpenApi::default,
 };
 static FEATURES: &[&Feature] = &[&TEST_FEATURE];

@@ -12,6 +12,7 @@ use std::pin::Pin;
 use async_trait::async_trait;
 
 use super::config::{Config, ConfigError, Vars};
+use super::crypto::Crypto;
 use super::events::{AuthEvent, EventSink};
 use super::ids::Clock;
 use super::mail::{MailKind, Outbox};
@@ -40,6 +41,11 @@ macro_rules! handler {
         boxed as $crate::kernel::feature::Handler
     }};
 }
+
+/// A capability's check at the first request of an isolate (one that needs I/O, such as a
+/// signature with each configured key); an error stops every request, naming the variable.
+pub type StartupFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ConfigError>> + 'a>>;
+pub type Startup = for<'a> fn(&'a Ctx<'a>) -> StartupFuture<'a>;
 
 /// What a route reads from the body; decides its generic 400 / 413 / 415 / 422 answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,8 @@ pub struct Route {
     /// Its purpose is a mail (a code, a link): refused with 503 naming `mail` before the
     /// handler while mail is unconfigured, rather than answering as if it were sent.
     pub mails: bool,
+    /// Public data: any origin may read it, without credentials (`Access-Control-Allow-Origin: *`).
+    pub public: bool,
     pub problems: &'static [&'static ProblemCode],
 }
 
@@ -96,8 +104,14 @@ impl Route {
             limited: false,
             storage: false,
             mails: false,
+            public: false,
             problems: &[],
         }
+    }
+
+    pub const fn public(mut self) -> Self {
+        self.public = true;
+        self
     }
 
     pub const fn body(mut self, body: Body) -> Self {
@@ -192,6 +206,8 @@ pub struct Feature {
     /// Statements the scheduled (cron) handler runs to drop what has expired; `?1` is the
     /// current Unix time.
     pub housekeeping: &'static [Sql],
+    /// Run once per isolate before its first request is served.
+    pub startup: Option<Startup>,
     /// The feature's operations and schemas (`#[utoipa::path]` on its handlers), for the
     /// OpenAPI document; built natively only, so the generator never ships in the Worker.
     #[cfg(not(target_arch = "wasm32"))]
@@ -249,6 +265,8 @@ pub struct AppState {
     pub digester: SecretDigester,
     pub settings: Settings,
     pub limits: Limits,
+    /// The outcome of the features' startup checks, once they ran.
+    pub started: RefCell<Option<Result<(), ConfigError>>>,
 }
 
 impl AppState {
@@ -264,6 +282,7 @@ impl AppState {
             limits: Limits::from_vars(&specs, vars)?,
             settings,
             config,
+            started: RefCell::new(None),
         })
     }
 }
@@ -277,6 +296,7 @@ pub trait MetricsSource {
 /// The per-request adapters, supplied by the Worker entry (or by tests).
 pub struct Services<'a> {
     pub db: &'a dyn Database,
+    pub crypto: &'a dyn Crypto,
     pub outbox: &'a dyn Outbox,
     pub clock: &'a dyn Clock,
     pub limiter: &'a dyn RateLimiter,
@@ -288,6 +308,7 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub digester: &'a SecretDigester,
     pub db: &'a dyn Database,
+    pub crypto: &'a dyn Crypto,
     pub outbox: &'a dyn Outbox,
     pub clock: &'a dyn Clock,
     pub limiter: &'a dyn RateLimiter,
@@ -318,6 +339,7 @@ impl<'a> Ctx<'a> {
             config: &state.config,
             digester: &state.digester,
             db: services.db,
+            crypto: services.crypto,
             outbox: services.outbox,
             clock: services.clock,
             limiter: services.limiter,

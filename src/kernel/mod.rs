@@ -4,6 +4,7 @@
 //! and nothing here knows any capability.
 
 pub mod config;
+pub mod crypto;
 pub mod email;
 pub mod events;
 pub mod feature;

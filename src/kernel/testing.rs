@@ -198,6 +198,7 @@ impl TestWorld {
     pub fn services(&self) -> Services<'_> {
         Services {
             db: &self.db,
+            crypto: &NativeCrypto,
             outbox: &self.outbox,
             clock: &*self.clock,
             limiter: &self.limiter,
@@ -230,4 +231,81 @@ impl TestWorld {
 
 fn leak(sql: &str) -> &'static str {
     Box::leak(sql.to_owned().into_boxed_str())
+}
+
+/// Ed25519 and ECDSA P-256 natively (RustCrypto), where the Worker uses WebCrypto.
+pub struct NativeCrypto;
+
+fn jwk_bytes(value: &str) -> Result<Vec<u8>, super::crypto::CryptoError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|e| super::crypto::CryptoError(e.to_string()))
+}
+
+fn point(key: &super::crypto::PublicKey) -> Result<Vec<u8>, super::crypto::CryptoError> {
+    let mut sec1 = vec![4u8];
+    sec1.extend(jwk_bytes(&key.x)?);
+    sec1.extend(jwk_bytes(key.y.as_deref().unwrap_or_default())?);
+    Ok(sec1)
+}
+
+#[async_trait(?Send)]
+impl super::crypto::Crypto for NativeCrypto {
+    async fn sign(
+        &self,
+        _: &str,
+        key: &super::crypto::PrivateKey,
+        input: &[u8],
+    ) -> Result<Vec<u8>, super::crypto::CryptoError> {
+        use super::crypto::{CryptoError, KeyAlg};
+        let d = jwk_bytes(&key.d)?;
+        match key.public.alg {
+            KeyAlg::EdDsa => {
+                use ed25519_dalek::Signer;
+                let seed: [u8; 32] = d.try_into().map_err(|_| CryptoError("d is not 32 bytes".into()))?;
+                Ok(ed25519_dalek::SigningKey::from_bytes(&seed)
+                    .sign(input)
+                    .to_bytes()
+                    .to_vec())
+            }
+            KeyAlg::Es256 => {
+                use p256::ecdsa::signature::Signer;
+                let signing = p256::ecdsa::SigningKey::from_slice(&d).map_err(|e| CryptoError(e.to_string()))?;
+                let signature: p256::ecdsa::Signature = signing.sign(input);
+                Ok(signature.to_bytes().to_vec())
+            }
+        }
+    }
+
+    async fn verify(
+        &self,
+        _: &str,
+        key: &super::crypto::PublicKey,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, super::crypto::CryptoError> {
+        use super::crypto::{CryptoError, KeyAlg};
+        match key.alg {
+            KeyAlg::EdDsa => {
+                let x: [u8; 32] = jwk_bytes(&key.x)?
+                    .try_into()
+                    .map_err(|_| CryptoError("x is not 32 bytes".into()))?;
+                let public = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|e| CryptoError(e.to_string()))?;
+                let Ok(signature) = ed25519_dalek::Signature::from_slice(signature) else {
+                    return Ok(false);
+                };
+                Ok(public.verify_strict(input, &signature).is_ok())
+            }
+            KeyAlg::Es256 => {
+                use p256::ecdsa::signature::Verifier;
+                let public =
+                    p256::ecdsa::VerifyingKey::from_sec1_bytes(&point(key)?).map_err(|e| CryptoError(e.to_string()))?;
+                let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
+                    return Ok(false);
+                };
+                Ok(public.verify(input, &signature).is_ok())
+            }
+        }
+    }
 }

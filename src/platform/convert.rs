@@ -22,7 +22,9 @@ pub async fn from_worker(mut req: worker::Request) -> Result<web::Request, web::
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok());
     let method = req.inner().method().to_ascii_uppercase();
-    let mut request = web::Request::new(&method, &web::Request::path_of(&req.inner().url()));
+    let url = req.inner().url();
+    let mut request = web::Request::new(&method, &web::Request::path_of(&url));
+    request.origin = web::Request::origin_of(&url);
     request.headers = headers;
     if declared.is_some_and(|len| len > body::MAX_BODY_BYTES) {
         request.oversized = true;

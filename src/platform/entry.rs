@@ -116,6 +116,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     let db = Counted::new(&*db);
     let services = Services {
         db: &db,
+        crypto: &super::webcrypto::WebCrypto,
         outbox: &outbox,
         clock: &WorkerClock,
         limiter: &limiter,

@@ -16,6 +16,7 @@ mod panic;
 mod postgres;
 mod report;
 mod scheduled;
+mod webcrypto;
 
 pub use aggregator::MetricsAggregator;
 pub use counter::RateLimitCounter;

@@ -108,6 +108,7 @@ pub const FEATURE: Feature = Feature {
     ],
     settings: Some(settings),
     housekeeping: &[],
+    startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -14,7 +14,12 @@ use crate::kernel::testing::TestWorld;
 use crate::kernel::{EmailAddress, Password, SessionId};
 
 fn world() -> TestWorld {
-    TestWorld::new(&[&users::FEATURE, &sessions::FEATURE, &FEATURE])
+    TestWorld::new(&[
+        &users::FEATURE,
+        &crate::features::signing::FEATURE,
+        &sessions::FEATURE,
+        &FEATURE,
+    ])
 }
 
 fn email(raw: &str) -> EmailAddress {
@@ -261,6 +266,7 @@ fn every_mail_of_accounts_renders_completely() {
 fn world_with_reset() -> TestWorld {
     TestWorld::new(&[
         &users::FEATURE,
+        &crate::features::signing::FEATURE,
         &sessions::FEATURE,
         &FEATURE,
         &crate::features::password_reset::FEATURE,
@@ -310,7 +316,15 @@ fn wrong_current_passwords_count_in_the_login_lockout() {
         "LOCKOUT_FREE_ATTEMPTS" => Some("2".to_owned()),
         other => crate::kernel::config::test_var(other),
     };
-    let world = TestWorld::with_vars(&[&users::FEATURE, &sessions::FEATURE, &FEATURE], &read);
+    let world = TestWorld::with_vars(
+        &[
+            &users::FEATURE,
+            &crate::features::signing::FEATURE,
+            &sessions::FEATURE,
+            &FEATURE,
+        ],
+        &read,
+    );
     create_user(&world, "lock@example.com", true);
     let caller = caller_of(&world, "lock@example.com");
     let guess = |password: &str| UserUpdate {

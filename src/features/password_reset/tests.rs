@@ -12,7 +12,12 @@ use crate::kernel::testing::{TestWorld, T0};
 use crate::kernel::{EmailAddress, Password, SessionId};
 
 fn world() -> TestWorld {
-    TestWorld::new(&[&users::FEATURE, &sessions::FEATURE, &FEATURE])
+    TestWorld::new(&[
+        &users::FEATURE,
+        &crate::features::signing::FEATURE,
+        &sessions::FEATURE,
+        &FEATURE,
+    ])
 }
 
 fn forget(world: &TestWorld, address: &str) {

@@ -208,7 +208,9 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
         ),
         AuthenticateError::Store(e) => e.into(),
     };
-    let claims = authenticate::claims(ctx, presented_token(request)).map_err(unauthorized)?;
+    let claims = authenticate::claims(ctx, presented_token(request))
+        .await
+        .map_err(unauthorized)?;
     let user_id = claims.user_id.0.clone();
     let (limited, caller) = join(
         ctx.enforce(&[(&USER_API, &user_id)]),
@@ -238,7 +240,7 @@ mod tests {
     use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
 
     fn world() -> TestWorld {
-        TestWorld::new(&[&USERS, &super::super::FEATURE])
+        TestWorld::new(&[&USERS, &crate::features::signing::FEATURE, &super::super::FEATURE])
     }
 
     /// `FRONTEND_URL`'s default: the one origin the test configuration allows.
@@ -369,7 +371,10 @@ mod tests {
             "CORS_ORIGINS" => Some("null".to_owned()),
             _ => test_var(name),
         };
-        let world = TestWorld::with_vars(&[&USERS, &super::super::FEATURE], &read);
+        let world = TestWorld::with_vars(
+            &[&USERS, &crate::features::signing::FEATURE, &super::super::FEATURE],
+            &read,
+        );
         create_user(&world, "ada@example.com", true);
         let request = login_request("ada@example.com", PASSWORD).with_header("origin", "null");
         assert_eq!(code(send_to_nothing(&world, &request)), "forbidden_origin");

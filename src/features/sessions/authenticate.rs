@@ -1,7 +1,7 @@
 //! Who is calling: a valid token whose session is still live.
 
 use super::tokens::{TokenError, VerifiedToken};
-use super::{Sessions, SessionsSettings};
+use super::Sessions;
 use crate::features::users::User;
 use crate::kernel::feature::Ctx;
 use crate::kernel::sql::StoreError;
@@ -27,12 +27,11 @@ pub enum AuthenticateError {
     Store(#[from] StoreError),
 }
 
-/// Checks the token offline (signature, algorithm, issuer, audience, expiry): who the
-/// caller claims to be, before any I/O.
-pub fn claims(ctx: &Ctx<'_>, token: Option<&str>) -> Result<VerifiedToken, AuthenticateError> {
+/// Checks the token without storage (signature, algorithm, key, issuer, audience, expiry):
+/// who the caller claims to be, before any database round trip.
+pub async fn claims(ctx: &Ctx<'_>, token: Option<&str>) -> Result<VerifiedToken, AuthenticateError> {
     let token = token.ok_or(AuthenticateError::Missing)?;
-    let settings = ctx.settings::<SessionsSettings>();
-    Ok(settings.tokens.verify(token, ctx.clock.now())?)
+    Ok(super::tokens::verify(ctx, token, ctx.clock.now()).await?)
 }
 
 /// The live session behind checked claims, in one store lookup, so a logout or password
@@ -52,5 +51,5 @@ pub async fn session(ctx: &Ctx<'_>, claims: VerifiedToken) -> Result<Caller, Aut
 /// `claims`, then `session`.
 #[cfg(test)]
 pub async fn authenticate(ctx: &Ctx<'_>, token: Option<&str>) -> Result<Caller, AuthenticateError> {
-    session(ctx, claims(ctx, token)?).await
+    session(ctx, claims(ctx, token).await?).await
 }

@@ -185,18 +185,18 @@ async fn open_session(
     lockout_key: &str,
 ) -> Result<LoggedIn, LoginError> {
     let now = ctx.clock.now();
-    let tokens = &ctx.settings::<SessionsSettings>().tokens;
+    let lifetime = ctx.settings::<SessionsSettings>().access_seconds;
     let session = Session {
         id: SessionId(random_uuid()),
         user_id: user.id.clone(),
         created_at: now,
-        expires_at: now + tokens.lifetime_seconds(),
+        expires_at: now + lifetime,
         user_agent: client
             .user_agent
             .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
         ip: client.ip,
     };
-    let access_token = tokens.issue(&user.id, &session.id, now)?;
+    let access_token = super::tokens::issue(ctx, &user.id, &session.id, now, lifetime).await?;
     let (ended, stored) = join(
         ctx.limiter.login_succeeded(lockout_key),
         Sessions(ctx.db).insert(&session),
@@ -210,7 +210,7 @@ async fn open_session(
     });
     Ok(LoggedIn {
         access_token,
-        expires_in: tokens.lifetime_seconds(),
+        expires_in: lifetime,
         user,
     })
 }

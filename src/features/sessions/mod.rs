@@ -20,7 +20,6 @@ pub use api::{caller, ACCESS_COOKIE};
 pub use authenticate::Caller;
 pub use login::{check_password, end_lockout, LoginError};
 pub use store::{revoke_all_but, Session, Sessions};
-pub use tokens::{JwtAlgorithm, TokenService, TokenSettings};
 
 use crate::handler;
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
@@ -43,24 +42,15 @@ pub const USER_API: LimitSpec = LimitSpec::new("user-api", "RATE_LIMIT_USER_API"
 
 pub const ACCOUNT_LOCKED: MailKind = mail_kind!("account_locked", "Sign-in to your {{app_name}} account is paused");
 
-/// Tokens (`ALGORITHM`, `JWT_ISSUER`, `JWT_AUDIENCE`, `ACCESS_TOKEN_EXPIRE_MINUTES`) and
-/// the lockout (`LOCKOUT_FREE_ATTEMPTS`, `LOCKOUT_BASE_SECONDS`, `LOCKOUT_MAX_SECONDS`).
+/// The access token's life (`ACCESS_TOKEN_EXPIRE_MINUTES`; how it is signed is `signing`'s)
+/// and the lockout (`LOCKOUT_FREE_ATTEMPTS`, `LOCKOUT_BASE_SECONDS`, `LOCKOUT_MAX_SECONDS`).
 pub struct SessionsSettings {
-    pub tokens: TokenService,
+    pub access_seconds: i64,
     pub lockout: LockoutPolicy,
 }
 
-fn settings(vars: &Vars<'_>, config: &Config) -> Result<Box<dyn std::any::Any>, ConfigError> {
-    let raw = vars.or("ALGORITHM", "HS256");
-    let algorithm = JwtAlgorithm::parse(&raw)
-        .ok_or_else(|| invalid("ALGORITHM", format!("{raw} is not one of HS256, HS384, HS512")))?;
-    let tokens = TokenService::new(TokenSettings {
-        secret: config.secret_key.expose().as_bytes(),
-        algorithm,
-        issuer: vars.or("JWT_ISSUER", "edge-auth"),
-        audience: vars.or("JWT_AUDIENCE", "edge-auth"),
-        lifetime_minutes: vars.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)?,
-    });
+fn settings(vars: &Vars<'_>, _: &Config) -> Result<Box<dyn std::any::Any>, ConfigError> {
+    let access_seconds = vars.positive("ACCESS_TOKEN_EXPIRE_MINUTES", 30)? * 60;
     let count = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
         let value = vars.number(name, default)?;
         (value > 0)
@@ -72,7 +62,10 @@ fn settings(vars: &Vars<'_>, config: &Config) -> Result<Box<dyn std::any::Any>, 
         base_seconds: count("LOCKOUT_BASE_SECONDS", 30)?,
         max_seconds: count("LOCKOUT_MAX_SECONDS", 3600)?,
     };
-    Ok(Box::new(SessionsSettings { tokens, lockout }))
+    Ok(Box::new(SessionsSettings {
+        access_seconds,
+        lockout,
+    }))
 }
 
 pub const FEATURE: Feature = Feature {
@@ -92,6 +85,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[&ACCOUNT_LOCKED],
     settings: Some(settings),
     housekeeping: &[housekeeping::PURGE_ENDED],
+    startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

@@ -14,7 +14,7 @@ use crate::kernel::testing::TestWorld;
 use crate::kernel::EmailAddress;
 
 fn world() -> TestWorld {
-    TestWorld::new(&[&users::FEATURE, &FEATURE])
+    TestWorld::new(&[&users::FEATURE, &crate::features::signing::FEATURE, &FEATURE])
 }
 
 fn email(raw: &str) -> EmailAddress {
@@ -105,7 +105,7 @@ fn the_lockout_blocks_after_the_free_attempts_and_tells_the_owner_once() {
         "LOCKOUT_FREE_ATTEMPTS" => Some("2".to_owned()),
         other => test_var(other),
     };
-    let world = TestWorld::with_vars(&[&users::FEATURE, &FEATURE], &read);
+    let world = TestWorld::with_vars(&[&users::FEATURE, &crate::features::signing::FEATURE, &FEATURE], &read);
     create_user(&world, "fa@example.com", true);
     for _ in 0..3 {
         assert!(matches!(
@@ -145,9 +145,12 @@ fn bad_session_settings_name_their_variable() {
             }
         };
         let vars = crate::kernel::config::Vars::new(&read);
-        let err = crate::kernel::feature::AppState::new(&[&users::FEATURE, &FEATURE], &vars)
-            .err()
-            .unwrap();
+        let err = crate::kernel::feature::AppState::new(
+            &[&users::FEATURE, &crate::features::signing::FEATURE, &FEATURE],
+            &vars,
+        )
+        .err()
+        .unwrap();
         assert!(err.to_string().contains(name), "{name}={value}: {err}");
     }
 }

@@ -1,43 +1,15 @@
-//! Access tokens: HMAC JWTs whose algorithm comes from configuration, never from the token.
+//! Access tokens: JWTs (RFC 7519) signed by `signing` with the configured algorithm and key,
+//! carrying `iss`, `aud`, `sub` (the user), `sid` (the session), `iat`, `exp` and `roles`.
+//! A valid token is only a claim: the session it names must still be live.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use jwt_compact::alg::{Hs256, Hs256Key, Hs384, Hs384Key, Hs512, Hs512Key};
-use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
+use crate::features::signing::{jws, JwsError, SigningSettings};
+use crate::kernel::feature::Ctx;
 use crate::kernel::{SessionId, UnixSeconds, UserId};
 
-/// The HMAC JWT algorithms the service signs with; chosen by configuration, never by a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JwtAlgorithm {
-    Hs256,
-    Hs384,
-    Hs512,
-}
-
-impl JwtAlgorithm {
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw.to_ascii_uppercase().as_str() {
-            "HS256" => Some(Self::Hs256),
-            "HS384" => Some(Self::Hs384),
-            "HS512" => Some(Self::Hs512),
-            _ => None,
-        }
-    }
-}
-
-/// What tokens are signed and checked with.
-#[derive(Debug, Clone)]
-pub struct TokenSettings<'a> {
-    pub secret: &'a [u8],
-    pub algorithm: JwtAlgorithm,
-    pub issuer: String,
-    pub audience: String,
-    pub lifetime_minutes: i64,
-}
-
 /// Clock skew tolerated on `exp` and `iat`.
-const LEEWAY_SECONDS: i64 = 30;
+pub const LEEWAY_SECONDS: i64 = 30;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct AccessClaims {
@@ -45,6 +17,10 @@ struct AccessClaims {
     aud: String,
     sub: String,
     sid: String,
+    iat: i64,
+    exp: i64,
+    #[serde(default)]
+    roles: Vec<String>,
 }
 
 /// What a valid token says; the session must still be checked against the store.
@@ -58,190 +34,264 @@ pub struct VerifiedToken {
 pub enum TokenError {
     #[error("token is malformed")]
     Malformed,
-    #[error("token signature or algorithm is wrong")]
+    #[error("token signature, algorithm or key is wrong")]
     BadSignature,
     #[error("token is expired or not yet valid")]
     Expired,
     #[error("token was issued for another issuer or audience")]
     WrongAudience,
-    #[error("token could not be signed: {0}")]
-    Signing(String),
+    #[error("token could not be signed or checked: {0}")]
+    Crypto(String),
 }
 
-enum Key {
-    Hs256(Hs256Key),
-    Hs384(Hs384Key),
-    Hs512(Hs512Key),
-}
-
-/// Signs and verifies access tokens; built once per isolate (the key is decoded once).
-pub struct TokenService {
-    key: Key,
-    issuer: String,
-    audience: String,
-    lifetime: Duration,
-}
-
-impl TokenService {
-    pub fn new(settings: TokenSettings<'_>) -> Self {
-        let secret = settings.secret;
-        let key = match settings.algorithm {
-            JwtAlgorithm::Hs256 => Key::Hs256(Hs256Key::new(secret)),
-            JwtAlgorithm::Hs384 => Key::Hs384(Hs384Key::new(secret)),
-            JwtAlgorithm::Hs512 => Key::Hs512(Hs512Key::new(secret)),
-        };
-        Self {
-            key,
-            issuer: settings.issuer,
-            audience: settings.audience,
-            lifetime: Duration::minutes(settings.lifetime_minutes),
+impl From<JwsError> for TokenError {
+    fn from(error: JwsError) -> Self {
+        match error {
+            JwsError::Malformed => Self::Malformed,
+            JwsError::BadSignature => Self::BadSignature,
+            JwsError::Crypto(e) => Self::Crypto(e.to_string()),
         }
     }
-
-    pub fn lifetime_seconds(&self) -> i64 {
-        self.lifetime.num_seconds()
-    }
-
-    pub fn issue(&self, user: &UserId, session: &SessionId, now: UnixSeconds) -> Result<String, TokenError> {
-        let options = time_options(now);
-        let claims = Claims::new(AccessClaims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: user.0.clone(),
-            sid: session.0.clone(),
-        })
-        .set_duration_and_issuance(&options, self.lifetime);
-        let header = Header::empty().with_token_type("JWT");
-        let signed = match &self.key {
-            Key::Hs256(k) => Hs256.token(&header, &claims, k),
-            Key::Hs384(k) => Hs384.token(&header, &claims, k),
-            Key::Hs512(k) => Hs512.token(&header, &claims, k),
-        };
-        signed.map_err(|e| TokenError::Signing(e.to_string()))
-    }
-
-    pub fn verify(&self, raw: &str, now: UnixSeconds) -> Result<VerifiedToken, TokenError> {
-        let untrusted = UntrustedToken::new(raw).map_err(|_| TokenError::Malformed)?;
-        // Each validator checks that the header's `alg` is its own, so `none` or a
-        // different algorithm never reaches signature checking.
-        let token = match &self.key {
-            Key::Hs256(k) => Hs256.validator::<AccessClaims>(k).validate(&untrusted),
-            Key::Hs384(k) => Hs384.validator::<AccessClaims>(k).validate(&untrusted),
-            Key::Hs512(k) => Hs512.validator::<AccessClaims>(k).validate(&untrusted),
-        }
-        .map_err(|_| TokenError::BadSignature)?;
-        let claims = token.claims();
-        let options = time_options(now);
-        claims.validate_expiration(&options).map_err(|_| TokenError::Expired)?;
-        let issued_in_future = claims
-            .issued_at
-            .is_none_or(|iat| iat > from_unix(now) + Duration::seconds(LEEWAY_SECONDS));
-        if issued_in_future {
-            return Err(TokenError::Expired);
-        }
-        if claims.custom.iss != self.issuer || claims.custom.aud != self.audience {
-            return Err(TokenError::WrongAudience);
-        }
-        Ok(VerifiedToken {
-            user_id: UserId(claims.custom.sub.clone()),
-            session_id: SessionId(claims.custom.sid.clone()),
-        })
-    }
 }
 
-fn from_unix(seconds: UnixSeconds) -> DateTime<Utc> {
-    Utc.timestamp_opt(seconds, 0).single().unwrap_or_default()
+/// A token for `session` of `user`, living `lifetime_seconds` from `now`.
+pub async fn issue(
+    ctx: &Ctx<'_>,
+    user: &UserId,
+    session: &SessionId,
+    now: UnixSeconds,
+    lifetime_seconds: i64,
+) -> Result<String, TokenError> {
+    let settings = ctx.settings::<SigningSettings>();
+    let claims = AccessClaims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        sub: user.0.clone(),
+        sid: session.0.clone(),
+        iat: now,
+        exp: now + lifetime_seconds,
+        roles: vec!["user".to_owned()],
+    };
+    let payload = serde_json::to_vec(&claims).expect("claims serialise");
+    Ok(jws::sign(ctx, &payload).await?)
 }
 
-fn time_options(now: UnixSeconds) -> TimeOptions<impl Fn() -> DateTime<Utc>> {
-    TimeOptions::new(Duration::seconds(LEEWAY_SECONDS), move || from_unix(now))
+/// Checks signature, algorithm and key (`signing::jws::verify`), then issuer, audience,
+/// expiry and issue time.
+pub async fn verify(ctx: &Ctx<'_>, raw: &str, now: UnixSeconds) -> Result<VerifiedToken, TokenError> {
+    let payload = jws::verify(ctx, raw).await?;
+    let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    if claims.exp + LEEWAY_SECONDS <= now || claims.iat > now + LEEWAY_SECONDS {
+        return Err(TokenError::Expired);
+    }
+    let settings = ctx.settings::<SigningSettings>();
+    if claims.iss != settings.issuer || claims.aud != settings.audience {
+        return Err(TokenError::WrongAudience);
+    }
+    Ok(VerifiedToken {
+        user_id: UserId(claims.sub),
+        session_id: SessionId(claims.sid),
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
-    const NOW: UnixSeconds = 1_800_000_000;
+    use super::*;
+    use crate::features::signing::{self, keys_for_tests as keys};
+    use crate::kernel::config::test_var;
+    use crate::kernel::testing::{TestWorld, T0};
 
-    const SECRET: &[u8] = b"a-test-secret-key-that-is-long-enough-0123";
-
-    fn settings(secret: &[u8]) -> TokenSettings<'_> {
-        TokenSettings {
-            secret,
-            algorithm: JwtAlgorithm::Hs256,
-            issuer: "edge-auth".into(),
-            audience: "edge-auth".into(),
-            lifetime_minutes: 30,
-        }
-    }
-
-    fn service() -> TokenService {
-        TokenService::new(settings(SECRET))
+    fn world(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
+        let read = move |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| test_var(name))
+        };
+        TestWorld::with_vars(&[&signing::FEATURE], &read)
     }
 
     fn ids() -> (UserId, SessionId) {
         (UserId("user-1".into()), SessionId("session-1".into()))
     }
 
-    #[test]
-    fn a_fresh_token_verifies_to_its_user_and_session() {
+    fn token(world: &TestWorld) -> String {
         let (user, session) = ids();
-        let token = service().issue(&user, &session, NOW).unwrap();
-        assert_eq!(
-            service().verify(&token, NOW + 60).unwrap(),
-            VerifiedToken {
-                user_id: user,
-                session_id: session
-            }
-        );
+        world
+            .with_ctx(|ctx| pollster::block_on(issue(ctx, &user, &session, T0, 1800)))
+            .unwrap()
+    }
+
+    fn check(world: &TestWorld, raw: &str, now: UnixSeconds) -> Result<VerifiedToken, TokenError> {
+        world.with_ctx(|ctx| pollster::block_on(verify(ctx, raw, now)))
+    }
+
+    fn header_of(raw: &str) -> serde_json::Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(raw.split('.').next().unwrap()).unwrap()).unwrap()
+    }
+
+    /// A token with this header and the payload of `raw`, signed by `sign` over the new input.
+    fn reheaded(raw: &str, header: &str, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let payload = raw.split('.').nth(1).unwrap();
+        let input = format!("{}.{payload}", URL_SAFE_NO_PAD.encode(header));
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sign(input.as_bytes())))
     }
 
     #[test]
-    fn expired_tokens_are_refused() {
-        let (user, session) = ids();
-        let token = service().issue(&user, &session, NOW).unwrap();
+    fn a_fresh_token_verifies_to_its_user_and_session() {
+        let world = world(&[]);
+        let raw = token(&world);
+        assert_eq!(header_of(&raw), serde_json::json!({ "alg": "HS256", "typ": "JWT" }));
+        let (user_id, session_id) = ids();
+        assert_eq!(check(&world, &raw, T0 + 60), Ok(VerifiedToken { user_id, session_id }));
+    }
+
+    #[test]
+    fn expired_and_future_tokens_are_refused() {
+        let world = world(&[]);
+        let raw = token(&world);
         assert_eq!(
-            service().verify(&token, NOW + 31 * 60 + LEEWAY_SECONDS).unwrap_err(),
-            TokenError::Expired
+            check(&world, &raw, T0 + 1800 + LEEWAY_SECONDS),
+            Err(TokenError::Expired)
         );
         assert_eq!(
-            service().verify(&token, NOW - 3600).unwrap_err(),
-            TokenError::Expired,
+            check(&world, &raw, T0 - 3600),
+            Err(TokenError::Expired),
             "issued in the future"
         );
     }
 
     #[test]
-    fn forged_tokens_are_refused() {
-        let (user, session) = ids();
-        let token = service().issue(&user, &session, NOW).unwrap();
-        let parts: Vec<&str> = token.split('.').collect();
-        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    fn forged_hmac_tokens_are_refused() {
+        let world = world(&[]);
+        let raw = token(&world);
+        let parts: Vec<&str> = raw.split('.').collect();
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+            parts[1]
+        );
         let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-        let tampered = URL_SAFE_NO_PAD.encode(payload.replace("user-1", "user-2"));
-        let other_key_token = TokenService::new(settings(b"another-key-of-sufficient-length-000000"))
-            .issue(&user, &session, NOW)
-            .unwrap();
-        let cases = [
-            (format!("{none_header}.{}.", parts[1]), "alg none"),
-            (format!("{}.{tampered}.{}", parts[0], parts[2]), "tampered payload"),
-            (other_key_token, "signed with another key"),
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(payload.replace("user-1", "user-2")),
+            parts[2]
+        );
+        let other_key = world_with_secret("another-key-of-sufficient-length-000000");
+        let crit = reheaded(&raw, r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#, |_| vec![0; 32]);
+        for (forged, why) in [
+            (none, "alg none"),
+            (tampered, "tampered payload"),
+            (token(&other_key), "signed with another key"),
+            (crit, "a crit header"),
             ("garbage".to_owned(), "garbage"),
             (String::new(), "empty"),
-        ];
-        for (forged, why) in cases {
-            assert!(service().verify(&forged, NOW).is_err(), "{why} was accepted");
+            (format!("{raw}.extra"), "four parts"),
+        ] {
+            assert!(check(&world, &forged, T0).is_err(), "{why} was accepted");
         }
     }
 
+    fn world_with_secret(secret: &'static str) -> TestWorld {
+        let read = move |name: &str| match name {
+            "SECRET_KEY" => Some(secret.to_owned()),
+            other => test_var(other),
+        };
+        TestWorld::with_vars(&[&signing::FEATURE], &read)
+    }
+
     #[test]
-    fn another_audience_is_refused() {
-        let (user, session) = ids();
-        let mut other = settings(SECRET);
-        other.audience = "someone-else".into();
-        let token = TokenService::new(other).issue(&user, &session, NOW).unwrap();
-        assert_eq!(service().verify(&token, NOW).unwrap_err(), TokenError::WrongAudience);
+    fn another_issuer_or_audience_is_refused() {
+        let elsewhere = world(&[("JWT_AUDIENCE", "someone-else")]);
+        assert_eq!(
+            check(&world(&[]), &token(&elsewhere), T0),
+            Err(TokenError::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn asymmetric_tokens_name_their_key_and_verify_with_any_key_of_the_set() {
+        let eddsa = world(&[("ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEYS", keys::BOTH_EDDSA_FIRST)]);
+        let raw = token(&eddsa);
+        assert_eq!(header_of(&raw)["kid"], "eddsa-test-1");
+        assert_eq!(header_of(&raw)["alg"], "EdDSA");
+        assert!(check(&eddsa, &raw, T0).is_ok());
+        let es256 = world(&[("ALGORITHM", "ES256"), ("JWT_SIGNING_KEYS", keys::BOTH_ES256_FIRST)]);
+        let by_other = token(&es256);
+        assert_eq!(header_of(&by_other)["kid"], "es256-test-1");
+        assert!(check(&eddsa, &by_other, T0).is_ok(), "the verify-only key of the set");
+        let eddsa_only = world(&[("ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEYS", keys::EDDSA_ONLY)]);
+        assert_eq!(
+            check(&eddsa_only, &by_other, T0),
+            Err(TokenError::BadSignature),
+            "a key dropped"
+        );
+    }
+
+    #[test]
+    fn asymmetric_forgeries_are_refused() {
+        let eddsa = world(&[("ALGORITHM", "EdDSA"), ("JWT_SIGNING_KEYS", keys::BOTH_EDDSA_FIRST)]);
+        let raw = token(&eddsa);
+        let hmac = |key: Vec<u8>| {
+            move |input: &[u8]| {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+                mac.update(input);
+                mac.finalize().into_bytes().to_vec()
+            }
+        };
+        let public_x = URL_SAFE_NO_PAD.decode(keys::ED25519_X).unwrap();
+        let signature = raw.split('.').nth(2).unwrap().to_owned();
+        let keep = |_: &[u8]| URL_SAFE_NO_PAD.decode(&signature).unwrap();
+        let cases = [
+            (token(&world(&[])), "an HS256 token made with SECRET_KEY"),
+            (
+                reheaded(
+                    &raw,
+                    r#"{"alg":"HS256","typ":"JWT","kid":"eddsa-test-1"}"#,
+                    hmac(public_x.clone()),
+                ),
+                "HS256 keyed with the public key",
+            ),
+            (reheaded(&raw, r#"{"alg":"EdDSA","typ":"JWT"}"#, keep), "no kid"),
+            (
+                reheaded(&raw, r#"{"alg":"EdDSA","typ":"JWT","kid":"nobody"}"#, keep),
+                "an unknown kid",
+            ),
+            (
+                reheaded(&raw, r#"{"alg":"EdDSA","typ":"JWT","kid":"es256-test-1"}"#, keep),
+                "a kid naming another key",
+            ),
+            (
+                reheaded(&raw, r#"{"alg":"ES256","typ":"JWT","kid":"eddsa-test-1"}"#, keep),
+                "alg not the key's",
+            ),
+            (
+                reheaded(&raw, r#"{"alg":"none","typ":"JWT","kid":"eddsa-test-1"}"#, |_| {
+                    Vec::new()
+                }),
+                "alg none",
+            ),
+            (
+                reheaded(
+                    &raw,
+                    &format!(
+                        r#"{{"alg":"EdDSA","typ":"JWT","jwk":{{"kty":"OKP","crv":"Ed25519","x":"{}"}}}}"#,
+                        keys::other_ed25519_x()
+                    ),
+                    keys::sign_with_other_ed25519,
+                ),
+                "an embedded jwk of the attacker",
+            ),
+        ];
+        for (forged, why) in cases {
+            assert!(check(&eddsa, &forged, T0).is_err(), "{why} was accepted");
+        }
+        let hs = world(&[]);
+        assert!(check(&hs, &raw, T0).is_err(), "an EdDSA token while ALGORITHM is HS256");
     }
 }

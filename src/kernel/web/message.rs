@@ -10,6 +10,8 @@ pub struct Request {
     /// The body was longer than `body::MAX_BODY_BYTES` and was not read to its end (the
     /// route answers 413).
     pub oversized: bool,
+    /// `scheme://host[:port]` of the URL the request was sent to.
+    pub origin: String,
 }
 
 impl Request {
@@ -20,6 +22,19 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             oversized: false,
+            origin: "http://localhost".to_owned(),
+        }
+    }
+
+    /// `https://host:8443` of an absolute URL.
+    pub fn origin_of(url: &str) -> String {
+        match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+                let host = authority.rsplit('@').next().unwrap_or(authority);
+                format!("{scheme}://{host}")
+            }
+            None => String::new(),
         }
     }
 
@@ -115,6 +130,20 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::Request;
+
+    #[test]
+    fn the_origin_of_a_url_is_its_scheme_and_authority() {
+        let cases = [
+            ("https://auth.example.com/a/b?x", "https://auth.example.com"),
+            ("http://127.0.0.1:8787/health", "http://127.0.0.1:8787"),
+            ("https://user@example.com:443//x", "https://example.com:443"),
+            ("https://example.com", "https://example.com"),
+            ("https://example.com?q", "https://example.com"),
+        ];
+        for (url, origin) in cases {
+            assert_eq!(Request::origin_of(url), origin, "{url}");
+        }
+    }
 
     #[test]
     fn the_path_of_a_url_drops_origin_query_and_fragment() {
