@@ -21,7 +21,7 @@ use super::problem::{ApiError, ProblemCode};
 use super::secrets::SecretDigester;
 use super::sql::{Database, Sql};
 use super::web::{Request, Response};
-use crate::rate_limit::{Policy, RateLimiter};
+use crate::rate_limit::{Allowances, Decision, Policy, RateLimiter};
 
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + 'a>>;
 /// A route's handler: parses the request, calls one flow, maps the result.
@@ -184,11 +184,26 @@ pub struct LimitSpec {
     pub name: &'static str,
     pub var: &'static str,
     pub default: &'static str,
+    /// May be approximate: the isolate spends tokens leased from the counter in batches
+    /// (`rate_limit::Allowances`), so most requests need no counter call. Never for a
+    /// limit that guards a secret (logins, codes, reset links).
+    pub approximate: bool,
 }
 
 impl LimitSpec {
     pub const fn new(name: &'static str, var: &'static str, default: &'static str) -> Self {
-        Self { name, var, default }
+        Self {
+            name,
+            var,
+            default,
+            approximate: false,
+        }
+    }
+
+    /// Marks the limit as one that may be approximate (see `approximate`).
+    pub const fn approximate(mut self) -> Self {
+        self.approximate = true;
+        self
     }
 }
 
@@ -267,6 +282,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The outcome of the features' startup checks, once they ran.
     pub started: RefCell<Option<Result<(), ConfigError>>>,
+    /// Tokens of approximate limits leased by this isolate.
+    pub allowances: Allowances,
 }
 
 impl AppState {
@@ -283,6 +300,7 @@ impl AppState {
             settings,
             config,
             started: RefCell::new(None),
+            allowances: Allowances::default(),
         })
     }
 }
@@ -321,6 +339,7 @@ pub struct Ctx<'a> {
     ip_subject: String,
     settings: &'a Settings,
     limits: &'a Limits,
+    allowances: &'a Allowances,
     /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
     quota: Cell<Option<(u32, u32)>>,
     /// The authenticated user, once known, for the log line.
@@ -350,6 +369,7 @@ impl<'a> Ctx<'a> {
             ip_subject: net::limit_subject(client_ip),
             settings: &state.settings,
             limits: &state.limits,
+            allowances: &state.allowances,
             quota: Cell::new(None),
             user_id: RefCell::new(None),
         }
@@ -370,10 +390,15 @@ impl<'a> Ctx<'a> {
 
     /// Takes one token from each `(limit, subject)` counter, in order; stops at the first
     /// refusal (429 with `Retry-After`). The tightest one met becomes `X-RateLimit-*`.
+    /// An approximate limit spends a token this isolate leased before, if it has one.
     pub async fn enforce(&self, checks: &[(&LimitSpec, &str)]) -> Result<(), ApiError> {
         for (limit, subject) in checks {
             let key = format!("{}:{subject}", limit.name);
-            let decision = self.limiter.take(&key, self.policy(limit)).await?;
+            let decision = if limit.approximate {
+                self.take_leased(&key, self.policy(limit)).await?
+            } else {
+                self.limiter.take(&key, self.policy(limit)).await?
+            };
             let tighter = self
                 .quota
                 .get()
@@ -386,6 +411,22 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A token from this isolate's stock for `key`, else from a new lease.
+    async fn take_leased(&self, key: &str, policy: Policy) -> Result<Decision, ApiError> {
+        let now = self.clock.now();
+        if let Some(decision) = self.allowances.take(key, now) {
+            return Ok(decision);
+        }
+        let want = self.allowances.begin_lease(key, policy);
+        match self.limiter.lease(key, policy, want).await {
+            Ok(lease) => Ok(self.allowances.keep(key, lease, policy, self.clock.now())),
+            Err(error) => {
+                self.allowances.abandon(key);
+                Err(error.into())
+            }
+        }
     }
 
     /// The caller's IP as a counter subject: an IPv4 address as itself, an IPv6 client by

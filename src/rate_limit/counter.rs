@@ -19,6 +19,11 @@ pub enum Command {
         policy: LockoutPolicy,
         limit: Policy,
     },
+    /// Takes up to `tokens` tokens at once, for one isolate to spend (an approximate limit).
+    Lease {
+        policy: Policy,
+        tokens: u32,
+    },
     /// Ends the account's lockout streak after a right password.
     LoginSucceeded,
     /// Answers `true` and changes nothing: the health check.
@@ -39,6 +44,7 @@ impl CounterState {
     pub fn apply(&mut self, command: Command, now_ms: i64) -> serde_json::Value {
         let reply = match command {
             Command::Take { policy } => serde_json::to_value(self.bucket.take(policy, now_ms)),
+            Command::Lease { policy, tokens } => serde_json::to_value(self.bucket.take_many(policy, now_ms, tokens)),
             Command::BeginLogin { policy, limit } => {
                 let decision = self.bucket.take(limit, now_ms);
                 let gate = if decision.allowed {
@@ -95,5 +101,14 @@ mod tests {
         assert_eq!(login.lockout.attempts, 1);
         assert_eq!(login.apply(Command::LoginSucceeded, T0), serde_json::json!(true));
         assert_eq!(login.lockout, Lockout::default());
+        let lease: Command =
+            serde_json::from_str(r#"{"op":"lease","policy":{"limit":20,"window_seconds":60},"tokens":5}"#).unwrap();
+        let mut api = CounterState::default();
+        let reply = api.apply(lease, T0);
+        assert_eq!(
+            (reply["granted"].as_u64(), reply["decision"]["remaining"].as_u64()),
+            (Some(5), Some(15))
+        );
+        assert_eq!(api.drop_at_ms, T0 + 15_000, "kept until the five are back");
     }
 }

@@ -57,6 +57,14 @@ pub struct Decision {
     pub retry_after_seconds: u32,
 }
 
+/// Tokens taken at once for one isolate to spend (`granted`, 0 when refused), and the
+/// bucket's answer after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub granted: u32,
+    pub decision: Decision,
+}
+
 impl Bucket {
     /// Takes one token if there is one.
     pub fn take(&mut self, policy: Policy, now_ms: i64) -> Decision {
@@ -80,6 +88,37 @@ impl Bucket {
             limit: policy.limit,
             remaining: remaining as u32,
             retry_after_seconds: 0,
+        }
+    }
+
+    /// Takes up to `want` tokens at once (at least one, or none and a refusal): what a
+    /// lease of tokens for one isolate takes. `remaining` counts what is left after them.
+    pub fn take_many(&mut self, policy: Policy, now_ms: i64, want: u32) -> Lease {
+        let interval = policy.interval_ms();
+        let tat = self.tat_ms.max(now_ms);
+        let available = ((now_ms + policy.window_ms() - tat) / interval).max(0);
+        let granted = available.min(i64::from(want.max(1)));
+        if granted == 0 {
+            let allow_at = tat + interval - policy.window_ms();
+            return Lease {
+                granted: 0,
+                decision: Decision {
+                    allowed: false,
+                    limit: policy.limit,
+                    remaining: 0,
+                    retry_after_seconds: ceil_seconds(allow_at - now_ms),
+                },
+            };
+        }
+        self.tat_ms = tat + granted * interval;
+        Lease {
+            granted: granted as u32,
+            decision: Decision {
+                allowed: true,
+                limit: policy.limit,
+                remaining: ((now_ms + policy.window_ms() - self.tat_ms) / interval) as u32,
+                retry_after_seconds: 0,
+            },
         }
     }
 
@@ -141,6 +180,31 @@ mod tests {
         let second = (0..20).filter(|_| bucket.take(policy, T0 + 61_000).allowed).count();
         assert_eq!(first, 10);
         assert!(second <= 1, "a fixed window would allow 10 more here, got {second}");
+    }
+
+    #[test]
+    fn taking_many_is_taking_one_that_many_times() {
+        let policy = Policy::new(10, 60);
+        let (mut one, mut many) = (Bucket::default(), Bucket::default());
+        let singles: Vec<Decision> = (0..4).map(|_| one.take(policy, T0)).collect();
+        let lease = many.take_many(policy, T0, 4);
+        assert_eq!((lease.granted, lease.decision), (4, singles[3]));
+        assert_eq!(one, many);
+        let rest = many.take_many(policy, T0, 100);
+        assert_eq!((rest.granted, rest.decision.remaining), (6, 0), "only what is there");
+        let mut copy = many;
+        let refused = many.take_many(policy, T0 + 1_000, 3);
+        assert_eq!(refused.granted, 0);
+        assert_eq!(
+            refused.decision,
+            copy.take(policy, T0 + 1_000),
+            "refused as a single take is"
+        );
+        assert_eq!(
+            many.take_many(policy, T0 + 6_000, 3).granted,
+            1,
+            "one interval later, one token"
+        );
     }
 
     #[test]

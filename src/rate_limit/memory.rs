@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
 use super::counter::{Command, CounterState};
-use super::{Decision, Gate, LockoutPolicy, Policy};
+use super::{Decision, Gate, Lease, LockoutPolicy, Policy};
 use super::{LimiterError, RateLimiter};
 
 pub struct MemoryLimiter {
@@ -42,6 +42,10 @@ impl MemoryLimiter {
 impl RateLimiter for MemoryLimiter {
     async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError> {
         self.call(key, Command::Take { policy })
+    }
+
+    async fn lease(&self, key: &str, policy: Policy, tokens: u32) -> Result<Lease, LimiterError> {
+        self.call(key, Command::Lease { policy, tokens })
     }
 
     async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError> {

@@ -1,10 +1,12 @@
-//! Exact rate limits and the login lockout, as plain Rust: the arithmetic (`gcra` buckets,
+//! Rate limits and the login lockout, as plain Rust: the arithmetic (`gcra` buckets,
 //! the `lockout`, and the `counter` that applies both per key), the port the flows call
-//! (`RateLimiter`) and an in-process limiter running the same arithmetic for native tests
+//! (`RateLimiter`), the per-isolate stock of leased tokens that approximate limits spend
+//! (`allowance`), and an in-process limiter running the same arithmetic for native tests
 //! (`memory`). The Worker keeps each counter in a Durable
 //! Object (`platform::counter`, reached through `platform::limiter`). Which limits exist is
 //! each capability's business: it registers them (`kernel::feature::LimitSpec`).
 
+mod allowance;
 pub mod counter;
 mod gcra;
 mod lockout;
@@ -12,7 +14,8 @@ mod memory;
 
 use async_trait::async_trait;
 
-pub use gcra::{Bucket, Decision, InvalidPolicy, Policy};
+pub use allowance::Allowances;
+pub use gcra::{Bucket, Decision, InvalidPolicy, Lease, Policy};
 pub use lockout::{Gate, Lockout, LockoutPolicy};
 pub use memory::MemoryLimiter;
 
@@ -26,6 +29,16 @@ pub struct LimiterError(pub String);
 pub trait RateLimiter {
     /// Takes one token from the bucket `key` under `policy`.
     async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError>;
+    /// Takes up to `tokens` tokens at once, for an isolate to spend (approximate limits).
+    /// A limiter that cannot lease takes one.
+    async fn lease(&self, key: &str, policy: Policy, tokens: u32) -> Result<Lease, LimiterError> {
+        let _ = tokens;
+        let decision = self.take(key, policy).await?;
+        Ok(Lease {
+            granted: u32::from(decision.allowed),
+            decision,
+        })
+    }
     /// Takes a token of the account's login `limit` and reserves a password check for the
     /// account behind `key`, or says how long it must wait.
     async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError>;

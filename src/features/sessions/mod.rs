@@ -38,7 +38,7 @@ pub const LOGIN_IP: LimitSpec = LimitSpec::new("login-ip", "RATE_LIMIT_LOGIN_IP"
 /// Per account, whatever the IP; shares the account's counter with the lockout.
 pub const LOGIN_ACCOUNT: LimitSpec = LimitSpec::new("login-account", "RATE_LIMIT_LOGIN_ACCOUNT", "100/3600");
 /// Every authenticated request, per user.
-pub const USER_API: LimitSpec = LimitSpec::new("user-api", "RATE_LIMIT_USER_API", "120/60");
+pub const USER_API: LimitSpec = LimitSpec::new("user-api", "RATE_LIMIT_USER_API", "120/60").approximate();
 
 pub const ACCOUNT_LOCKED: MailKind = mail_kind!("account_locked", "Sign-in to your {{app_name}} account is paused");
 
