@@ -143,6 +143,73 @@ impl MailMode {
 pub const MAIL_UNCONFIGURED: &str =
     "SENDGRID_API_KEY is not set; mail goes to the log only with ENVIRONMENT=development";
 
+/// Which answers get a request log line (`LOG_REQUESTS`). Failure reports (5xx, failed
+/// dependencies) and undocumented answers are logged whatever it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLog {
+    /// Every answer: `all`.
+    All,
+    /// Answers of status 400 and above: `errors`.
+    Errors,
+    /// None: `off`.
+    Off,
+    /// Every error, and this many per million of the other answers: `0.05` is 50 000.
+    Sample { per_million: u32 },
+}
+
+impl RequestLog {
+    /// `all` outside production, where nothing else records requests; in production
+    /// `errors`, since Cloudflare's invocation logs record every request already.
+    fn from_vars(vars: &Vars<'_>, environment: &str) -> Result<Self, ConfigError> {
+        let raw = vars.get("LOG_REQUESTS").map(|v| v.to_ascii_lowercase());
+        match raw.as_deref() {
+            None if environment.eq_ignore_ascii_case(PRODUCTION) => Ok(Self::Errors),
+            None | Some("all") => Ok(Self::All),
+            Some("errors") => Ok(Self::Errors),
+            Some("off") => Ok(Self::Off),
+            Some(other) => match per_million(other) {
+                Some(1_000_000) => Ok(Self::All),
+                Some(0) => Ok(Self::Errors),
+                Some(per_million) => Ok(Self::Sample { per_million }),
+                None => Err(invalid(
+                    "LOG_REQUESTS",
+                    format!("{other:?} is not all, errors, off or a share from 0 to 1 such as 0.05"),
+                )),
+            },
+        }
+    }
+
+    /// Whether an answer of `status` gets a line; `draw` is uniform below a million, asked
+    /// for only when sampling.
+    pub fn wants(&self, status: u16, draw: impl FnOnce() -> u32) -> bool {
+        match self {
+            Self::All => true,
+            Self::Off => false,
+            Self::Errors => status >= 400,
+            Self::Sample { per_million } => status >= 400 || draw() < *per_million,
+        }
+    }
+}
+
+/// A share from 0 to 1 written as a decimal (`1`, `0.05`, `.5`), in millionths; no float
+/// parsing (it would add its tables to the Worker for one variable).
+fn per_million(raw: &str) -> Option<u32> {
+    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) || fraction.len() > 6 {
+        return None;
+    }
+    let whole: u32 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let scale = 10u32.pow(6 - fraction.len() as u32);
+    let fraction: u32 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse::<u32>().ok()? * scale
+    };
+    let total = whole.checked_mul(1_000_000)?.checked_add(fraction)?;
+    (total <= 1_000_000).then_some(total)
+}
+
 /// What every capability shares.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -166,6 +233,8 @@ pub struct Config {
     pub database_backend: Option<DatabaseBackend>,
     /// Test configurations only: honours `X-Fault-Inject: internal` and `panic`.
     pub fault_injection: bool,
+    /// `LOG_REQUESTS`: which answers get a request log line.
+    pub request_log: RequestLog,
 }
 
 impl Config {
@@ -180,6 +249,7 @@ impl Config {
         Ok(Self {
             version: env!("CARGO_PKG_VERSION"),
             mail: MailMode::from_vars(vars, &environment),
+            request_log: RequestLog::from_vars(vars, &environment)?,
             environment,
             debug: vars.boolean("DEBUG", false)?,
             api_prefix: api_prefix(vars)?,
@@ -437,6 +507,45 @@ mod tests {
             );
         }
         assert!(from(&[KEY, ("DATABASE_BACKEND", "mysql")]).is_err());
+    }
+
+    #[test]
+    fn request_logs_are_all_by_default_but_errors_in_production() {
+        let cases: &[(&[(&str, &str)], RequestLog)] = &[
+            (&[("ENVIRONMENT", "development")], RequestLog::All),
+            (&[("ENVIRONMENT", "e2e")], RequestLog::All),
+            (&[], RequestLog::Errors),
+            (&[("ENVIRONMENT", "production")], RequestLog::Errors),
+            (
+                &[("ENVIRONMENT", "production"), ("LOG_REQUESTS", "ALL")],
+                RequestLog::All,
+            ),
+            (&[("LOG_REQUESTS", "off")], RequestLog::Off),
+            (
+                &[("ENVIRONMENT", "e2e"), ("LOG_REQUESTS", "errors")],
+                RequestLog::Errors,
+            ),
+            (&[("LOG_REQUESTS", "0.25")], RequestLog::Sample { per_million: 250_000 }),
+            (&[("LOG_REQUESTS", ".05")], RequestLog::Sample { per_million: 50_000 }),
+            (&[("LOG_REQUESTS", "0.000001")], RequestLog::Sample { per_million: 1 }),
+            (&[("LOG_REQUESTS", "1")], RequestLog::All),
+            (&[("LOG_REQUESTS", "1.0")], RequestLog::All),
+            (&[("LOG_REQUESTS", "0")], RequestLog::Errors),
+        ];
+        for (pairs, expected) in cases {
+            let config = from(&[&[KEY], *pairs].concat()).unwrap();
+            assert_eq!(config.request_log, *expected, "{pairs:?}");
+        }
+        for bad in ["some", "-0.5", "NaN", "1.5", "2", ".", "0.0000001", "1e-2", "0,5"] {
+            let err = from(&[KEY, ("LOG_REQUESTS", bad)]).unwrap_err();
+            assert!(err.to_string().contains("LOG_REQUESTS"), "{bad}: {err}");
+        }
+        let never = || -> u32 { panic!("only a sample draws") };
+        assert!(RequestLog::All.wants(200, never) && !RequestLog::Off.wants(500, never));
+        assert!(RequestLog::Errors.wants(401, never) && !RequestLog::Errors.wants(204, never));
+        let sample = RequestLog::Sample { per_million: 250_000 };
+        assert!(sample.wants(429, never));
+        assert!(sample.wants(200, || 100_000) && !sample.wants(200, || 300_000));
     }
 
     #[test]
