@@ -1,4 +1,6 @@
-//! The metrics Durable Object: one instance adds every isolate's batches into one aggregate.
+//! A metrics Durable Object: one shard of the aggregate (`platform::metrics`). It adds the
+//! batches of the isolates that picked it; `/metrics` sums every shard. The aggregate is
+//! kept as one JSON string (one value to store, parsed in wasm), not a JS object tree.
 
 use std::cell::RefCell;
 
@@ -6,7 +8,10 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Resu
 
 use crate::observability::metrics::{Aggregate, Batch};
 
-const STATE_KEY: &str = "aggregate";
+/// The aggregate as JSON text.
+const STATE_KEY: &str = "aggregate.json";
+/// Where it was kept as an object tree before: read once, if there is no text yet.
+const LEGACY_KEY: &str = "aggregate";
 
 #[durable_object]
 pub struct MetricsAggregator {
@@ -25,21 +30,25 @@ impl DurableObject for MetricsAggregator {
     /// `POST` a `Batch` to add it; `GET` the aggregate as JSON.
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         if self.cache.borrow().is_none() {
-            let stored: Option<Aggregate> = self.state.storage().get(STATE_KEY).await?;
-            self.cache.borrow_mut().get_or_insert(stored.unwrap_or_default());
+            let storage = self.state.storage();
+            let aggregate = match storage.get::<String>(STATE_KEY).await? {
+                Some(text) => serde_json::from_str(&text)?,
+                None => storage.get::<Aggregate>(LEGACY_KEY).await?.unwrap_or_default(),
+            };
+            self.cache.borrow_mut().get_or_insert(aggregate);
         }
         if req.method() == Method::Post {
-            let batch: Batch = req.json().await?;
-            let updated = {
+            let batch: Batch = serde_json::from_str(&req.text().await?)?;
+            let text = {
                 let mut cache = self.cache.borrow_mut();
                 let aggregate = cache.as_mut().expect("loaded above");
                 aggregate.merge(&batch);
-                aggregate.clone()
+                serde_json::to_string(aggregate)?
             };
-            self.state.storage().put(STATE_KEY, &updated).await?;
+            self.state.storage().put(STATE_KEY, text).await?;
             return Response::ok("added");
         }
-        let snapshot = self.cache.borrow().clone().unwrap_or_default();
-        Response::from_json(&snapshot)
+        let text = serde_json::to_string(self.cache.borrow().as_ref().expect("loaded above"))?;
+        Response::ok(text)
     }
 }

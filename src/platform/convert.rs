@@ -1,7 +1,6 @@
 //! workers-rs requests and responses to and from `http`'s plain ones.
 
 use futures_util::StreamExt;
-use worker::Headers;
 
 use crate::kernel::problem::ApiError;
 use crate::kernel::web::{self, body};
@@ -51,15 +50,22 @@ async fn read_capped(req: &mut worker::Request) -> Result<(Vec<u8>, bool), web::
     Ok((body, false))
 }
 
-pub fn to_worker(response: web::Response) -> worker::Result<worker::Response> {
-    let headers = Headers::new();
+/// The answer as the platform's own `Response`, built in one go: one `Headers`, one init,
+/// the body copied once (workers-rs' builder would make a second `Headers` and copy it).
+pub fn to_js(response: web::Response) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
         headers.append(name, value)?;
     }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status);
+    init.set_headers_headers(&headers);
     let out = if response.body.is_empty() {
-        worker::Response::empty()?
+        web_sys::Response::new_with_opt_str_and_init(None, &init)?
     } else {
-        worker::Response::from_bytes(response.body)?
+        // A buffer of its own: a view of the wasm memory would change under the platform.
+        let body = js_sys::Uint8Array::from(response.body.as_slice());
+        web_sys::Response::new_with_opt_buffer_source_and_init(Some(&body), &init)?
     };
-    Ok(out.with_status(response.status).with_headers(headers))
+    Ok(out)
 }

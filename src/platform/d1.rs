@@ -1,26 +1,33 @@
 //! The D1 executor of the SQL port: SQLite text, parameters bound as JS values, a batch
 //! as D1's own (one transaction).
 
+use std::cell::OnceCell;
+
 use async_trait::async_trait;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::kernel::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
 
 pub struct D1 {
-    db: Result<D1Database, String>,
+    env: Env,
+    /// The `DB` binding, looked up at the first statement: a request that runs none (the
+    /// cheapest routes) never asks the environment for it.
+    db: OnceCell<Result<D1Database, String>>,
 }
 
 impl D1 {
-    /// A missing binding is kept as an error, so the routes that need it answer 503.
-    pub fn new(db: worker::Result<D1Database>) -> Self {
+    pub fn new(env: &Env) -> Self {
         Self {
-            db: db.map_err(|e| e.to_string()),
+            env: env.clone(),
+            db: OnceCell::new(),
         }
     }
 
+    /// A missing binding is an error, so the routes that need it answer 503.
     fn db(&self) -> Result<&D1Database, DbError> {
         self.db
+            .get_or_init(|| self.env.d1("DB").map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| DbError::Store(StoreError(format!("binding DB: {e}"))))
     }

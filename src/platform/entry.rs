@@ -1,28 +1,33 @@
 //! The Worker entry: builds the per-isolate state and the per-request adapters, hands the
 //! request to `app::handle`, then records, logs and flushes. Wiring only.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 
 use worker::{event, Context, Env};
 
-use super::convert::{from_worker, to_worker};
+use super::convert::{from_worker, to_js};
 use super::d1::D1;
 use super::limiter::DurableLimiter;
 use super::metrics::{self, DurableMetrics};
 use super::outbox::WaitUntilOutbox;
 use super::report::{self, SentryReporter};
-use super::{log_json, now_ms, panic, WorkerClock};
+use super::{log_json, log_line, now_ms, panic, WorkerClock};
 use crate::app;
 use crate::http::Handled;
 use crate::kernel::config::{ConfigError, DatabaseBackend};
 use crate::kernel::feature::{AppState, Services};
 use crate::kernel::problem::ApiError;
 use crate::kernel::sql::{Counted, Database};
+use crate::observability::log::RequestLine;
 
 thread_local! {
     /// Configuration, derived keys and every feature's settings, built once per isolate.
     static STATE: OnceCell<Result<Rc<AppState>, ConfigError>> = const { OnceCell::new() };
+    /// Where users live when `DATABASE_BACKEND` is unset: decided by the bindings, once.
+    static BACKEND: OnceCell<DatabaseBackend> = const { OnceCell::new() };
+    /// The state of the log sampler (xorshift64), seeded once per isolate.
+    static SAMPLER: Cell<u64> = const { Cell::new(0) };
 }
 
 pub(super) fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
@@ -42,15 +47,16 @@ pub(super) fn state(env: &Env) -> Result<Rc<AppState>, ConfigError> {
 
 /// `DATABASE_BACKEND` when set; else Postgres if the Hyperdrive binding exists, else D1.
 pub(super) fn database(state: &AppState, env: &Env) -> Result<Box<dyn Database>, ConfigError> {
-    let backend = state
-        .config
-        .database_backend
-        .unwrap_or_else(|| match env.hyperdrive("HYPERDRIVE") {
-            Ok(_) => DatabaseBackend::Postgres,
-            Err(_) => DatabaseBackend::D1,
-        });
+    let backend = state.config.database_backend.unwrap_or_else(|| {
+        BACKEND.with(|backend| {
+            *backend.get_or_init(|| match env.hyperdrive("HYPERDRIVE") {
+                Ok(_) => DatabaseBackend::Postgres,
+                Err(_) => DatabaseBackend::D1,
+            })
+        })
+    });
     match backend {
-        DatabaseBackend::D1 => Ok(Box::new(D1::new(env.d1("DB")))),
+        DatabaseBackend::D1 => Ok(Box::new(D1::new(env))),
         #[cfg(feature = "postgres")]
         DatabaseBackend::Postgres => Ok(Box::new(super::postgres::Postgres::new(env.hyperdrive("HYPERDRIVE")))),
         // A HYPERDRIVE binding means the data is in Postgres: never fall back to D1 silently.
@@ -70,13 +76,13 @@ pub(super) fn log_misconfigured(error: &ConfigError) {
 }
 
 /// The answer while the configuration is unusable.
-fn misconfigured(error: &ConfigError) -> worker::Result<worker::Response> {
+fn misconfigured(error: &ConfigError) -> worker::Result<web_sys::Response> {
     log_misconfigured(error);
-    to_worker(ApiError::internal_cause(error).into_response())
+    to_js(ApiError::internal_cause(error).into_response())
 }
 
 #[event(fetch)]
-pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
+pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,
@@ -87,7 +93,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     metrics::bind(&env);
     let mut request = match from_worker(req).await {
         Ok(request) => request,
-        Err(response) => return to_worker(response),
+        Err(response) => return to_js(response),
     };
     let request_id = crate::http::request_id(&request);
     request.headers.retain(|(name, _)| name != "x-request-id");
@@ -112,7 +118,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         ctx: ctx.clone(),
         state: state.clone(),
     };
-    let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
+    let limiter = DurableLimiter::new(&env);
     let db = Counted::new(&*db);
     let services = Services {
         db: &db,
@@ -124,13 +130,34 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     };
     let method = request.method.clone();
     let handled = app::handle(request, &state, &services, &reporter).await;
-    record(&method, &handled, now_ms().saturating_sub(started), db.trips());
-    ctx.wait_until(metrics::flush_soon());
-    to_worker(handled.response)
+    record(&state, &method, &handled, now_ms().saturating_sub(started), db.trips());
+    // One flush waits per isolate; requests that find it waiting add to its batch and ask
+    // the platform for nothing.
+    if let Some(flush) = metrics::schedule_flush() {
+        ctx.wait_until(flush);
+    }
+    to_js(handled.response)
 }
 
-/// Metrics and the request's log line.
-fn record(method: &str, handled: &Handled, elapsed_ms: u64, db_round_trips: u32) {
+/// Uniform below a million, for `LOG_REQUESTS` as a share: xorshift64, seeded from the CSPRNG.
+fn draw() -> u32 {
+    SAMPLER.with(|state| {
+        let mut x = state.get();
+        if x == 0 {
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            x = u64::from_le_bytes(seed) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        ((x >> 32) % 1_000_000) as u32
+    })
+}
+
+/// Metrics and the request's log line (as `LOG_REQUESTS` says).
+fn record(state: &AppState, method: &str, handled: &Handled, elapsed_ms: u64, db_round_trips: u32) {
     metrics::record_request(method, handled.route, handled.response.status, elapsed_ms);
     handled.events.iter().for_each(metrics::record_event);
     if handled.undocumented {
@@ -140,15 +167,18 @@ fn record(method: &str, handled: &Handled, elapsed_ms: u64, db_round_trips: u32)
             "method": method, "route": handled.route, "status": handled.response.status, "outcome": handled.outcome,
         }));
     }
-    log_json(serde_json::json!({
-        "level": "info",
-        "request_id": handled.request_id,
-        "method": method,
-        "route": handled.route,
-        "status": handled.response.status,
-        "duration_ms": elapsed_ms,
-        "db_round_trips": db_round_trips,
-        "user_id": handled.user_id,
-        "outcome": handled.outcome,
-    }));
+    let status = handled.response.status;
+    if state.config.request_log.wants(status, draw) {
+        let line = RequestLine {
+            request_id: &handled.request_id,
+            method,
+            route: handled.route,
+            status,
+            duration_ms: elapsed_ms,
+            db_round_trips,
+            user_id: handled.user_id.as_deref(),
+            outcome: handled.outcome,
+        };
+        log_line(&line.render());
+    }
 }

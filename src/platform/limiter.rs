@@ -1,29 +1,36 @@
 //! The Worker's `RateLimiter`: one Durable Object per counter key.
 
+use std::cell::OnceCell;
+
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{Method, ObjectNamespace, Request, RequestInit};
+use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
 
 use crate::rate_limit::counter::Command;
-use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
+use crate::rate_limit::{Decision, Gate, Lease, LimiterError, LockoutPolicy, Policy, RateLimiter};
 
 pub struct DurableLimiter {
-    namespace: Result<ObjectNamespace, String>,
+    env: Env,
+    /// The `RATE_LIMITER` binding, looked up at the first call: a request that takes no
+    /// token (or only leased ones) never asks the environment for it.
+    namespace: OnceCell<Result<ObjectNamespace, String>>,
 }
 
 impl DurableLimiter {
-    /// A missing binding is kept as an error, so limited routes fail closed with 503.
-    pub fn new(namespace: worker::Result<ObjectNamespace>) -> Self {
+    pub fn new(env: &Env) -> Self {
         Self {
-            namespace: namespace.map_err(|e| e.to_string()),
+            env: env.clone(),
+            namespace: OnceCell::new(),
         }
     }
 
     async fn call<T: DeserializeOwned>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
         let fail = |e: worker::Error| LimiterError(e.to_string());
+        // A missing binding is an error, so limited routes fail closed with 503.
         let namespace = self
             .namespace
+            .get_or_init(|| self.env.durable_object("RATE_LIMITER").map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| LimiterError(format!("binding RATE_LIMITER: {e}")))?;
         let stub = namespace.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
@@ -43,6 +50,10 @@ impl DurableLimiter {
 impl RateLimiter for DurableLimiter {
     async fn take(&self, key: &str, policy: Policy) -> Result<Decision, LimiterError> {
         self.call(key, Command::Take { policy }).await
+    }
+
+    async fn lease(&self, key: &str, policy: Policy, tokens: u32) -> Result<Lease, LimiterError> {
+        self.call(key, Command::Lease { policy, tokens }).await
     }
 
     async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError> {

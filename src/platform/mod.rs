@@ -21,17 +21,21 @@ mod webcrypto;
 pub use aggregator::MetricsAggregator;
 pub use counter::RateLimitCounter;
 
-use worker::Date;
-
 use crate::kernel::{Clock, UnixSeconds};
 
+/// `Date.now()`: one call (worker's `Date::now` makes a `Date` and asks it the time).
 pub fn now_ms() -> u64 {
-    Date::now().as_millis()
+    js_sys::Date::now() as u64
 }
 
 /// One JSON object per line, readable with `wrangler tail`.
 pub fn log_json(value: serde_json::Value) {
     worker::console_log!("{value}");
+}
+
+/// A line already rendered as JSON (`observability::log`): one `console.log` call.
+pub fn log_line(line: &str) {
+    web_sys::console::log_1(&wasm_bindgen::JsValue::from_str(line));
 }
 
 pub struct WorkerClock;
