@@ -150,6 +150,7 @@ fn caller_of(world: &TestWorld, address: &str) -> Caller {
     Caller {
         user,
         session_id: SessionId("current".into()),
+        last_seen_at: None,
     }
 }
 
@@ -354,14 +355,13 @@ fn wrong_current_passwords_count_in_the_login_lockout() {
 }
 
 fn session_of(world: &TestWorld, caller: &Caller, id: &str) -> SessionId {
-    let session = sessions::Session {
-        id: SessionId(id.into()),
-        user_id: caller.user.id.clone(),
-        created_at: crate::kernel::testing::T0,
-        expires_at: crate::kernel::testing::T0 + 3600,
-        user_agent: None,
-        ip: None,
-    };
+    let session = sessions::Session::open(
+        SessionId(id.into()),
+        caller.user.id.clone(),
+        crate::kernel::testing::T0,
+        3600,
+        3600,
+    );
     pollster::block_on(sessions::Sessions(&world.db).insert(&session)).unwrap();
     session.id
 }
