@@ -23,6 +23,7 @@ mod limits;
 mod observability;
 mod password_reset;
 mod sessions;
+mod signing;
 mod system;
 
 use libtest_mimic::{Arguments, Trial};
@@ -33,6 +34,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("system", include_str!("system.rs"), system::tests()),
         ("accounts", include_str!("accounts.rs"), accounts::tests()),
         ("sessions", include_str!("sessions.rs"), sessions::tests()),
+        ("signing", include_str!("signing.rs"), signing::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

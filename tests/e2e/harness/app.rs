@@ -36,6 +36,8 @@ pub struct TestApp {
     pub sentry: FakeSentry,
     pub database: Database,
     pub log_file: PathBuf,
+    /// The instance's `SECRET_KEY` (for tests that forge what only the key holder can make).
+    pub secret_key: String,
     agent: ureq::Agent,
     /// Requests share it; direct database access takes it alone (local D1 is one SQLite
     /// file: a second writer would meet SQLITE_BUSY), and so does stopping the database.
@@ -139,6 +141,7 @@ impl TestApp {
         sentry: FakeSentry,
         database: Database,
         log_file: PathBuf,
+        secret_key: String,
     ) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
         Self {
@@ -147,6 +150,7 @@ impl TestApp {
             sentry,
             database,
             log_file,
+            secret_key,
             agent,
             gate: RwLock::new(()),
         }
