@@ -148,11 +148,9 @@ pub struct Found {
     pub n: i64,
 }
 
-/// The session after a rotation attempt.
+/// The session after a rotation attempt (the row also holds the user's columns).
 #[derive(Deserialize)]
 pub struct ChainState {
-    #[serde(flatten)]
-    pub user: UserRow,
     pub refresh_counter: i64,
     #[serde(deserialize_with = "flag")]
     pub live: bool,
@@ -188,7 +186,7 @@ impl RefreshTokens<'_> {
         now: UnixSeconds,
         idle_expires_at: UnixSeconds,
         client: &Client<'_>,
-    ) -> Result<Option<ChainState>, StoreError> {
+    ) -> Result<Option<(ChainState, UserRow)>, StoreError> {
         let session = found.session_id.as_str();
         let ip = client.ip.filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
         let results = self
@@ -217,7 +215,7 @@ impl RefreshTokens<'_> {
             ])
             .await
             .map_err(StoreError::from)?;
-        results.into_iter().nth(3).unwrap_or_default().first()
+        results.into_iter().nth(3).unwrap_or_default().first_as_pair()
     }
 }
 

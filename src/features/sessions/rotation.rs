@@ -77,7 +77,7 @@ pub async fn refresh(ctx: &Ctx<'_>, located: Located, client: ClientInfo) -> Res
         country: client.country.as_deref(),
         city: client.city.as_deref(),
     };
-    let state = RefreshTokens(ctx.db)
+    let (state, user) = RefreshTokens(ctx.db)
         .rotate(
             &located.found,
             &located.digest,
@@ -93,7 +93,7 @@ pub async fn refresh(ctx: &Ctx<'_>, located: Located, client: ClientInfo) -> Res
     if !state.live || state.issued_at + settings.refresh_seconds <= now {
         return Err(RefreshError::Invalid);
     }
-    let user = User::from(state.user);
+    let user = User::from(user);
     // Rules 3, 4 and 6: the counter stands just past the presented token, which was used
     // (by this request, or a concurrent one) within the reuse interval.
     let current = state.refresh_counter == located.found.n + 1;

@@ -139,10 +139,9 @@ pub struct LiveSession {
     pub last_seen_at: Option<UnixSeconds>,
 }
 
+/// Beside the user's columns.
 #[derive(Deserialize)]
 struct LiveRow {
-    #[serde(flatten)]
-    user: UserRow,
     session_last_seen_at: Option<i64>,
 }
 
@@ -161,10 +160,11 @@ impl Sessions<'_> {
     }
 
     pub async fn live(&self, id: &SessionId, now: UnixSeconds) -> Result<Option<LiveSession>, StoreError> {
-        let row: Option<LiveRow> = self.0.first(&LIVE_USER, &[id.0.as_str().into(), now.into()]).await?;
-        Ok(row.map(|row| LiveSession {
-            user: User::from(row.user),
-            last_seen_at: row.session_last_seen_at,
+        let rows = self.0.run(&LIVE_USER, &[id.0.as_str().into(), now.into()]).await?;
+        let row: Option<(UserRow, LiveRow)> = rows.first_as_pair()?;
+        Ok(row.map(|(user, session)| LiveSession {
+            user: User::from(user),
+            last_seen_at: session.session_last_seen_at,
         }))
     }
 
