@@ -114,6 +114,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     };
     let limiter = DurableLimiter::new(env.durable_object("RATE_LIMITER"));
     let db = Counted::new(&*db);
+    let assets = super::assets::StaticAssets::new(&env);
     let services = Services {
         db: &db,
         crypto: &super::webcrypto::WebCrypto,
@@ -121,6 +122,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         clock: &WorkerClock,
         limiter: &limiter,
         metrics: &DurableMetrics,
+        assets: &assets,
     };
     let method = request.method.clone();
     let handled = app::handle(request, &state, &services, &reporter).await;

@@ -10,6 +10,7 @@ use crate::features::users::{self, FullName, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::mail::assert_renders_completely;
 use crate::kernel::secrets::VerificationCode;
+use crate::kernel::testing::common_passwords;
 use crate::kernel::testing::TestWorld;
 use crate::kernel::{EmailAddress, Password, SessionId};
 
@@ -29,7 +30,7 @@ fn email(raw: &str) -> EmailAddress {
 fn sign_up(world: &TestWorld, address: &str) {
     let registration = Registration {
         email: email(address),
-        password: Password::parse(PASSWORD).unwrap(),
+        password: Password::parse(PASSWORD, common_passwords()).unwrap(),
         full_name: None,
     };
     world
@@ -163,7 +164,7 @@ fn changing_the_password_or_email_needs_the_current_password() {
     let world = world();
     create_user(&world, "fa@example.com", true);
     let caller = caller_of(&world, "fa@example.com");
-    let new_password = || Some(Password::parse("a brand new passphrase").unwrap());
+    let new_password = || Some(Password::parse("a brand new passphrase", common_passwords()).unwrap());
     let missing = UserUpdate {
         password: new_password(),
         ..UserUpdate::default()
@@ -329,7 +330,7 @@ fn wrong_current_passwords_count_in_the_login_lockout() {
     create_user(&world, "lock@example.com", true);
     let caller = caller_of(&world, "lock@example.com");
     let guess = |password: &str| UserUpdate {
-        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        password: Some(Password::parse("a brand new passphrase", common_passwords()).unwrap()),
         current_password: Some(password.into()),
         ..UserUpdate::default()
     };
@@ -387,7 +388,7 @@ fn a_password_change_ends_other_sessions_and_pending_tokens_together() {
     update(&world, &caller, change).unwrap();
     let pending = last_code(&world, "pw.new@example.com");
     let new_password = UserUpdate {
-        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        password: Some(Password::parse("a brand new passphrase", common_passwords()).unwrap()),
         current_password: Some(PASSWORD.into()),
         ..UserUpdate::default()
     };

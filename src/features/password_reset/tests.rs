@@ -8,6 +8,7 @@ use crate::features::users::{self, passwords, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::mail::assert_renders_completely;
 use crate::kernel::secrets::OpaqueToken;
+use crate::kernel::testing::common_passwords;
 use crate::kernel::testing::{TestWorld, T0};
 use crate::kernel::{EmailAddress, Password, SessionId};
 
@@ -28,7 +29,7 @@ fn forget(world: &TestWorld, address: &str) {
 }
 
 fn reset(world: &TestWorld, token: &OpaqueToken, password: &str) -> Result<(), ResetPasswordError> {
-    let password = Password::parse(password).unwrap();
+    let password = Password::parse(password, common_passwords()).unwrap();
     world.with_ctx(|ctx| pollster::block_on(reset_password(ctx, Some(token), &password)))
 }
 
