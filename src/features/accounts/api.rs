@@ -9,10 +9,10 @@ use super::register::{self, RegisterError, Registration};
 use super::update_user::{self, UpdateUserError, UserUpdate};
 use super::verify_email::{self, VerifyEmailError};
 use super::{
-    CURRENT_PASSWORD_REQUIRED, EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL,
+    EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL,
     REGISTER_IP, RESEND_EMAIL, RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
 };
-use crate::features::sessions::{caller, INVALID_CREDENTIALS};
+use crate::features::sessions::{caller, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
 use crate::features::users::{FullName, UserBody};
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::ApiError;

@@ -152,6 +152,8 @@ fn caller_of(world: &TestWorld, address: &str) -> Caller {
         user,
         session_id: SessionId("current".into()),
         last_seen_at: None,
+        logged_in_at: crate::kernel::testing::T0,
+        auth_methods: vec!["password".to_owned()],
     }
 }
 

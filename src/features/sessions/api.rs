@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::authenticate::{self, AuthenticateError, Caller};
-use super::login::{self as flow, ClientInfo, LoginError};
+use super::login::{self as flow, ClientInfo, LoggedIn, LoginError};
 use super::logout::Scope;
 use super::{
     cookies, Sessions, EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, SEEN_EVERY_SECONDS,
@@ -120,15 +120,20 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     let (admitted, attempt) = join(ctx.enforce(&[(&LOGIN_IP, ctx.ip())]), flow::begin(ctx, &email)).await;
     admitted?;
     let logged_in = flow::complete(ctx, attempt?, password, client).await?;
+    Ok(login_response(ctx, logged_in))
+}
+
+/// The login response of a new session (sessions.md §1), whichever route opened it.
+pub fn login_response(ctx: &Ctx<'_>, logged_in: LoggedIn) -> Response {
     ctx.identify(&logged_in.user.id.0);
-    Ok(LoginResponse::answer(
+    LoginResponse::answer(
         ctx,
         logged_in.access_token,
         logged_in.expires_in,
         logged_in.refresh_token.expose(),
         logged_in.refresh_expires_in,
         &logged_in.user,
-    ))
+    )
 }
 
 /// Who is asking: the User-Agent, `CF-Connecting-IP`, and Cloudflare's country and city.

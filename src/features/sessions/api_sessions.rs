@@ -144,12 +144,7 @@ pub async fn list(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError
             created_at: rfc3339(row.created_at),
             expires_at: rfc3339(row.expires_at),
             device: row.device.unwrap_or_else(|| "Unknown device".to_owned()),
-            auth_methods: row
-                .auth_methods
-                .split(',')
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            auth_methods: super::store::split_methods(&row.auth_methods),
             id: row.id,
             ip: row.ip,
             user_agent: row.user_agent,

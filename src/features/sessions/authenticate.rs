@@ -14,6 +14,10 @@ pub struct Caller {
     pub session_id: SessionId,
     /// When the session was last recorded as seen (written at most once per interval).
     pub last_seen_at: Option<UnixSeconds>,
+    /// The session's login, for reauthentication by a recent login.
+    pub logged_in_at: UnixSeconds,
+    /// The factors of that login, first factor first.
+    pub auth_methods: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +52,8 @@ pub async fn session(ctx: &Ctx<'_>, claims: VerifiedToken) -> Result<Caller, Aut
         user: live.user,
         session_id: claims.session_id,
         last_seen_at: live.last_seen_at,
+        logged_in_at: live.logged_in_at,
+        auth_methods: live.auth_methods,
     })
 }
 

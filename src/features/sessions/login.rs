@@ -190,17 +190,20 @@ pub async fn complete(
         Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
         user.password_hash = rehashed;
     }
-    open_session(ctx, user, client, &lockout_key).await
+    open_session(ctx, user, client, &["password"]).await
 }
 
-/// Stores a new session for `user` with its first refresh token, records the device (and
-/// tells the owner of a new one), and signs the access token, while the lockout streak ends.
-async fn open_session(
+/// A completed sign-in, by whatever factors (`auth_methods`, first factor first: the
+/// password, or a passkey, a provider, an emailed code, then a second factor): stores a new
+/// session with its first refresh token, records the device (and tells the owner of a new
+/// one), and signs the access token, while the account's lockout streak ends.
+pub async fn open_session(
     ctx: &Ctx<'_>,
     user: User,
     client: ClientInfo,
-    lockout_key: &str,
+    auth_methods: &[&str],
 ) -> Result<LoggedIn, LoginError> {
+    let lockout_key = lockout_key(ctx, &user.email);
     let now = ctx.clock.now();
     let settings = ctx.settings::<SessionsSettings>();
     let device = Device::of(client.user_agent.as_deref());
@@ -210,6 +213,7 @@ async fn open_session(
         device: device.describe(),
         country: client.country.clone(),
         city: client.city.clone(),
+        auth_methods: auth_methods.iter().map(|m| (*m).to_owned()).collect(),
         ..Session::open(
             SessionId(random_uuid()),
             user.id.clone(),
@@ -230,7 +234,7 @@ async fn open_session(
         now,
         settings.new_device_window_seconds,
     ));
-    let (ended, stored) = join(ctx.limiter.login_succeeded(lockout_key), ctx.db.batch(&statements)).await;
+    let (ended, stored) = join(ctx.limiter.login_succeeded(&lockout_key), ctx.db.batch(&statements)).await;
     let results = stored.map_err(StoreError::from)?;
     ended?;
     if devices::is_new(&results, 2) {

@@ -12,6 +12,7 @@ mod devices;
 mod housekeeping;
 mod login;
 mod logout;
+mod reauth;
 mod mails;
 mod refresh;
 mod rotation;
@@ -24,10 +25,11 @@ pub mod testing {
     pub use super::login::{begin, complete};
 }
 
-pub use api::{caller, ACCESS_COOKIE};
+pub use api::{caller, client_of, login_response, LoginResponse, ACCESS_COOKIE};
 pub use authenticate::Caller;
-pub use login::{check_password, end_lockout, LoginError};
+pub use login::{check_password, end_lockout, open_session, ClientInfo, LoggedIn, LoginError};
 pub use mails::ACCOUNT_LOCKED;
+pub use reauth::{reauthenticate, REAUTH_PROBLEMS};
 pub use store::{revoke_all_but, Session, Sessions};
 
 use crate::handler;
@@ -40,6 +42,10 @@ pub const INVALID_CREDENTIALS: ProblemCode = ProblemCode::new(401, "invalid_cred
 pub const EMAIL_NOT_VERIFIED: ProblemCode = ProblemCode::new(403, "email_not_verified", "Email not verified");
 pub const INVALID_REFRESH_TOKEN: ProblemCode = ProblemCode::new(401, "invalid_refresh_token", "Invalid refresh token");
 pub const REFRESH_TOKEN_REUSED: ProblemCode = ProblemCode::new(401, "refresh_token_reused", "Refresh token reused");
+pub const CURRENT_PASSWORD_REQUIRED: ProblemCode =
+    ProblemCode::new(403, "current_password_required", "Current password required");
+pub const REAUTHENTICATION_REQUIRED: ProblemCode =
+    ProblemCode::new(403, "reauthentication_required", "Reauthentication required");
 /// A login posted from a page whose origin is not one of ours (login CSRF).
 pub const FORBIDDEN_ORIGIN: ProblemCode = ProblemCode::new(403, "forbidden_origin", "Forbidden origin");
 

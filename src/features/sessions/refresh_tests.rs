@@ -353,3 +353,37 @@ fn housekeeping_forgets_old_devices_but_each_users_latest() {
         "the user is still known, the device is new again"
     );
 }
+
+#[test]
+fn reauthentication_takes_the_password_or_a_recent_login() {
+    let world = world_with(&[("LOCKOUT_FREE_ATTEMPTS", "1")]);
+    let user = create_user(&world, "pa@example.com", true);
+    let me = caller(&world, &log_in(&world, &user).access_token).unwrap();
+    let reauth = |me: &Caller, password: Option<&str>| {
+        world.with_ctx(|ctx| pollster::block_on(super::reauthenticate(ctx, me, password)))
+    };
+    let code = |answer: Result<(), crate::kernel::problem::ApiError>| answer.err().map(|e| e.problem.code);
+    assert_eq!(code(reauth(&me, None)).as_deref(), Some("current_password_required"));
+    assert_eq!(code(reauth(&me, Some(""))).as_deref(), Some("current_password_required"));
+    for _ in 0..2 {
+        assert_eq!(code(reauth(&me, Some("wrong password"))).as_deref(), Some("invalid_credentials"));
+    }
+    // The wrong ones counted in the lockout, as wrong logins would: the next one waits.
+    assert_eq!(code(reauth(&me, Some(PASSWORD))).as_deref(), Some("rate_limited"));
+    world.advance(30);
+    assert!(reauth(&me, Some(PASSWORD)).is_ok());
+
+    // Without a password, only a recent login counts, and a refresh does not renew it.
+    let passwordless = create_user(&world, "qu@example.com", true);
+    let login = log_in(&world, &passwordless);
+    let mut me = caller(&world, &login.access_token).unwrap();
+    me.user.password_hash.clear();
+    assert!(reauth(&me, None).is_ok());
+    world.advance(10 * 60);
+    assert!(reauth(&me, None).is_ok(), "exactly the limit");
+    world.advance(1);
+    let refreshed = refresh(&world, login.refresh_token.expose()).unwrap();
+    let mut me = caller(&world, &refreshed.access_token).unwrap();
+    me.user.password_hash.clear();
+    assert_eq!(code(reauth(&me, None)).as_deref(), Some("reauthentication_required"));
+}

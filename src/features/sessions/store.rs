@@ -85,13 +85,15 @@ const LIVE_USER: Sql = Sql::new(
     concat!(
         "SELECT ",
         crate::user_columns!(sqlite, "u"),
-        ", s.last_seen_at AS session_last_seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+        ", s.last_seen_at AS session_last_seen_at, s.created_at AS session_created_at, \
+         s.auth_methods AS session_auth_methods FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2"
     ),
     concat!(
         "SELECT ",
         crate::user_columns!(postgres, "u"),
-        ", extract(epoch FROM s.last_seen_at)::bigint AS session_last_seen_at \
+        ", extract(epoch FROM s.last_seen_at)::bigint AS session_last_seen_at, \
+         extract(epoch FROM s.created_at)::bigint AS session_created_at, s.auth_methods AS session_auth_methods \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = ?1::text::uuid AND s.revoked_at IS NULL AND s.expires_at > to_timestamp(?2)"
     ),
@@ -137,12 +139,22 @@ const REVOKE_ALL_BUT: Sql = Sql::new(
 pub struct LiveSession {
     pub user: User,
     pub last_seen_at: Option<UnixSeconds>,
+    /// The login that opened the session (refreshes do not move it).
+    pub logged_in_at: UnixSeconds,
+    pub auth_methods: Vec<String>,
+}
+
+/// `auth_methods` as stored: comma separated, first factor first.
+pub fn split_methods(stored: &str) -> Vec<String> {
+    stored.split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect()
 }
 
 /// Beside the user's columns.
 #[derive(Deserialize)]
 struct LiveRow {
     session_last_seen_at: Option<i64>,
+    session_created_at: i64,
+    session_auth_methods: String,
 }
 
 /// The sessions table, reached through whichever database the request has.
@@ -165,6 +177,8 @@ impl Sessions<'_> {
         Ok(row.map(|(user, session)| LiveSession {
             user: User::from(user),
             last_seen_at: session.session_last_seen_at,
+            logged_in_at: session.session_created_at,
+            auth_methods: split_methods(&session.session_auth_methods),
         }))
     }
 

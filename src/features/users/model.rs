@@ -19,6 +19,13 @@ pub struct User {
     pub updated_at: UnixSeconds,
 }
 
+impl User {
+    /// Whether the account has a password (not one signed up by a passkey or a provider).
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -60,7 +67,8 @@ impl From<&User> for UserBody {
             // No other role, second factor or credential exists yet; their features add theirs.
             roles: vec!["user".to_owned()],
             mfa_enabled: false,
-            sign_in_methods: (!user.password_hash.is_empty())
+            sign_in_methods: user
+                .has_password()
                 .then(|| "password".to_owned())
                 .into_iter()
                 .collect(),
