@@ -128,11 +128,12 @@ const REVOKE_OF_USER: Sql = Sql::new(
     "UPDATE sessions SET revoked_at = to_timestamp(?2) WHERE id = ?1::text::uuid AND user_id = ?3::text::uuid \
      AND revoked_at IS NULL AND expires_at > to_timestamp(?2)",
 );
-/// Every live session of a user but `?3` (none when null).
+/// Every live session of a user but `?3` (none when null); expired ones are left as they
+/// are, so the count is of sessions that were live.
 const REVOKE_ALL_BUT: Sql = Sql::new(
-    "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?3",
-    "UPDATE sessions SET revoked_at = to_timestamp(?2) \
-     WHERE user_id = ?1::text::uuid AND revoked_at IS NULL AND id IS DISTINCT FROM ?3::text::uuid",
+    "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 AND id IS NOT ?3",
+    "UPDATE sessions SET revoked_at = to_timestamp(?2) WHERE user_id = ?1::text::uuid AND revoked_at IS NULL \
+     AND expires_at > to_timestamp(?2) AND id IS DISTINCT FROM ?3::text::uuid",
 );
 
 /// The user of a live session, with when the session was last seen.
