@@ -9,8 +9,8 @@ use super::register::{self, RegisterError, Registration};
 use super::update_user::{self, UpdateUserError, UserUpdate};
 use super::verify_email::{self, VerifyEmailError};
 use super::{
-    EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL,
-    REGISTER_IP, RESEND_EMAIL, RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
+    EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL, REGISTER_IP, RESEND_EMAIL,
+    RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
 };
 use crate::features::sessions::{caller, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
 use crate::features::users::{FullName, UserBody};

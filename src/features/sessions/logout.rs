@@ -20,7 +20,7 @@ pub enum Scope {
 pub async fn logout(ctx: &Ctx<'_>, caller: &Caller, scope: Scope) -> Result<u64, StoreError> {
     let (sessions, now, user) = (Sessions(ctx.db), ctx.clock.now(), &caller.user.id);
     match scope {
-        Scope::Local => sessions.revoke(&caller.session_id, now).await.map(|()| 1),
+        Scope::Local => sessions.revoke(&caller.session_id, now).await.map(u64::from),
         Scope::Others => sessions.revoke_all_but(user, Some(&caller.session_id), now).await,
         Scope::Global => sessions.revoke_all_but(user, None, now).await,
     }

@@ -12,8 +12,8 @@ mod devices;
 mod housekeeping;
 mod login;
 mod logout;
-mod reauth;
 mod mails;
+mod reauth;
 mod refresh;
 mod rotation;
 mod store;
@@ -106,7 +106,7 @@ fn settings(vars: &Vars<'_>, _: &Config) -> Result<Box<dyn std::any::Any>, Confi
         access_seconds,
         refresh_seconds: vars.duration("REFRESH_TOKEN_EXPIRE_DAYS", DAY, 30.0)?,
         session_max_seconds: vars.duration("SESSION_MAX_DAYS", DAY, 90.0)?,
-        reuse_interval_seconds: vars.number("REFRESH_REUSE_INTERVAL_SECONDS", 10)?,
+        reuse_interval_seconds: vars.duration("REFRESH_REUSE_INTERVAL_SECONDS", 1.0, 10.0)?,
         reauth_max_age_seconds: vars.duration("REAUTH_MAX_AGE_MINUTES", MINUTE, 10.0)?,
         new_device_window_seconds,
         lockout,

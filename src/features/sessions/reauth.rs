@@ -10,8 +10,11 @@ use crate::kernel::feature::Ctx;
 use crate::kernel::problem::{ApiError, ProblemCode};
 
 /// The answers a reauth route may give for it, for its registration.
-pub const REAUTH_PROBLEMS: [&ProblemCode; 3] =
-    [&CURRENT_PASSWORD_REQUIRED, &INVALID_CREDENTIALS, &REAUTHENTICATION_REQUIRED];
+pub const REAUTH_PROBLEMS: [&ProblemCode; 3] = [
+    &CURRENT_PASSWORD_REQUIRED,
+    &INVALID_CREDENTIALS,
+    &REAUTHENTICATION_REQUIRED,
+];
 
 /// Whether `caller` reauthenticated: `Ok` or the problem to answer (403
 /// `current_password_required`, 401 `invalid_credentials`, 403 `reauthentication_required`,

@@ -364,9 +364,15 @@ fn reauthentication_takes_the_password_or_a_recent_login() {
     };
     let code = |answer: Result<(), crate::kernel::problem::ApiError>| answer.err().map(|e| e.problem.code);
     assert_eq!(code(reauth(&me, None)).as_deref(), Some("current_password_required"));
-    assert_eq!(code(reauth(&me, Some(""))).as_deref(), Some("current_password_required"));
+    assert_eq!(
+        code(reauth(&me, Some(""))).as_deref(),
+        Some("current_password_required")
+    );
     for _ in 0..2 {
-        assert_eq!(code(reauth(&me, Some("wrong password"))).as_deref(), Some("invalid_credentials"));
+        assert_eq!(
+            code(reauth(&me, Some("wrong password"))).as_deref(),
+            Some("invalid_credentials")
+        );
     }
     // The wrong ones counted in the lockout, as wrong logins would: the next one waits.
     assert_eq!(code(reauth(&me, Some(PASSWORD))).as_deref(), Some("rate_limited"));

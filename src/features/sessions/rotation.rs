@@ -115,11 +115,15 @@ pub async fn refresh(ctx: &Ctx<'_>, located: Located, client: ClientInfo) -> Res
     })
 }
 
-/// Rule 5: the whole session ends, its owner is told, the event recorded.
+/// Rule 5: the whole session ends, its owner is told, the event recorded — once: of
+/// concurrent replays, the one whose statement ended the session answers "reused", every
+/// other one met an ended session (rule 2).
 async fn reused(ctx: &Ctx<'_>, user: &User, session: &SessionId, client: &Client<'_>) -> RefreshError {
     let now = ctx.clock.now();
-    if let Err(error) = Sessions(ctx.db).revoke(session, now).await {
-        return error.into();
+    match Sessions(ctx.db).revoke(session, now).await {
+        Ok(true) => {}
+        Ok(false) => return RefreshError::Invalid,
+        Err(error) => return error.into(),
     }
     ctx.outbox.send(mails::suspicious_refresh(
         ctx,

@@ -194,11 +194,10 @@ impl Sessions<'_> {
         self.0.all(&LIVE_OF_USER, &[user.0.as_str().into(), now.into()]).await
     }
 
-    pub async fn revoke(&self, id: &SessionId, now: UnixSeconds) -> Result<(), StoreError> {
-        self.0
-            .execute(&REVOKE, &[id.0.as_str().into(), now.into()])
-            .await
-            .map(drop)
+    /// Revokes `id` if it is not yet; answers whether this call ended it (of concurrent
+    /// callers, exactly one is told yes).
+    pub async fn revoke(&self, id: &SessionId, now: UnixSeconds) -> Result<bool, StoreError> {
+        Ok(self.0.execute(&REVOKE, &[id.0.as_str().into(), now.into()]).await? > 0)
     }
 
     /// Revokes `id` if it is a live session of `user`; answers whether it was.
@@ -289,7 +288,8 @@ mod tests {
                 .unwrap()
                 .is_none());
             assert!(sessions.live_user(&s1, 300).await.unwrap().is_some(), "kept");
-            sessions.revoke(&s1, 300).await.unwrap();
+            assert!(sessions.revoke(&s1, 300).await.unwrap(), "this call ended it");
+            assert!(!sessions.revoke(&s1, 301).await.unwrap(), "ended already");
             assert!(sessions.live_user(&s1, 301).await.unwrap().is_none());
         });
     }

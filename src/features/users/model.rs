@@ -67,11 +67,7 @@ impl From<&User> for UserBody {
             // No other role, second factor or credential exists yet; their features add theirs.
             roles: vec!["user".to_owned()],
             mfa_enabled: false,
-            sign_in_methods: user
-                .has_password()
-                .then(|| "password".to_owned())
-                .into_iter()
-                .collect(),
+            sign_in_methods: user.has_password().then(|| "password".to_owned()).into_iter().collect(),
         }
     }
 }
