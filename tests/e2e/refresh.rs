@@ -54,9 +54,11 @@ const SHORT_MAX: i64 = 8;
 const SHORT_REUSE: f64 = 2.0;
 /// `RATE_LIMIT_REFRESH_SESSION` on the short instance: a burst of this many a minute.
 const SHORT_SESSION_LIMIT: usize = 5;
+/// `NEW_DEVICE_WINDOW_DAYS` on the short instance, in seconds.
+const SHORT_DEVICE_WINDOW: f64 = 2.0;
 
-/// Idle expiry 6 s, absolute expiry 8 s, reuse window 2 s, 5 refreshes per session a minute.
-/// Every test on it stays within five refreshes per session.
+/// Idle expiry 6 s, absolute expiry 8 s, reuse window 2 s, 5 refreshes per session a minute,
+/// a new-device window of 2 s. Every test on it stays within five refreshes per session.
 fn short_app() -> &'static TestApp {
     spawn_isolated_app_with(
         "refresh-short",
@@ -66,6 +68,8 @@ fn short_app() -> &'static TestApp {
             ("SESSION_MAX_DAYS", "0.0000925926"),
             ("REFRESH_REUSE_INTERVAL_SECONDS", "2"),
             ("RATE_LIMIT_REFRESH_SESSION", "5/60"),
+            // 2.0 s.
+            ("NEW_DEVICE_WINDOW_DAYS", "0.0000231482"),
         ],
         TestApp::is_healthy,
     )
@@ -498,14 +502,28 @@ pub fn a_login_sets_the_refresh_cookie_with_the_body_token() {
 // ---------------------------------------------------------------------------------------
 // §3: refresh.
 
-/// A refresh answers a login response with a new refresh token and both cookies; the new
-/// access token works for the same session, the one issued before it still does (a
-/// rotation ends no access token); the cookie alone, among other cookies, refreshes too.
+/// A refresh answers a login response with a new refresh token and both cookies, never
+/// cached; its user is read afresh; the new access token works for the same session, the
+/// one issued before it still does (a rotation ends no access token); the cookie alone,
+/// among other cookies, refreshes too.
 pub fn a_refresh_rotates_the_token_and_sets_both_cookies() {
     let app = spawn_app();
     let email = app.verified_user("refresh-rotate");
     let first = login(app, &email);
-    let second = assert_login_response(&refresh(app, &first.refresh));
+    let renamed = app.request(
+        "PUT",
+        &app.auth("update-user"),
+        &[
+            ("Authorization", &bearer(&first.access)),
+            ("Content-Type", "application/json"),
+        ],
+        Some(br#"{"full_name": "Ada Lovelace"}"#),
+    );
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let answer = refresh(app, &first.refresh);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
+    let second = assert_login_response(&answer);
+    assert_eq!(second.user["full_name"], "Ada Lovelace", "the user as stored now");
     assert_ne!(second.refresh, first.refresh, "a refresh returns a different token");
     assert_eq!(second.session, first.session, "the same session");
     assert_eq!(second.refresh_expires_in, THIRTY_DAYS, "renewed from the refresh");
@@ -602,7 +620,9 @@ pub fn bad_refresh_tokens_are_invalid_and_clear_the_cookie() {
     }
     let path = app.auth("token/refresh");
     let json_type = [("Content-Type", "application/json")];
-    let unreadable: [(&[(&str, &str)], Vec<u8>, u16, &str); 6] = [
+    // Headers, body, and the status and code it meets.
+    type Unreadable<'a> = (&'a [(&'a str, &'a str)], Vec<u8>, u16, &'a str);
+    let unreadable: [Unreadable; 6] = [
         (&json_type, b"{not json".to_vec(), 400, "malformed_body"),
         (&json_type, br#"{"refresh_token": 5}"#.to_vec(), 422, "validation_error"),
         (&json_type, br#"["a token"]"#.to_vec(), 422, "validation_error"),
@@ -680,7 +700,7 @@ pub fn a_token_two_rotations_old_ends_the_session_at_once() {
         assert_ended(app, access, what);
     }
     assert_alive(app, &other.access, "the owner's other session");
-    assert_eq!(listed_ids(app, &other.access), [other.session.clone()]);
+    assert_eq!(listed_ids(app, &other.access), vec![other.session.clone()]);
     // Presented again, a reused token is just a token of an ended session.
     assert_refresh_refused(app, &a.refresh, "the reused token, again");
     assert_mails(app, &email, SUSPICIOUS_REFRESH, 1);
@@ -713,6 +733,46 @@ pub fn twenty_concurrent_refreshes_agree_on_one_token() {
     let after = assert_login_response(&refresh(app, &next));
     assert!(![&first.refresh, &next].contains(&&after.refresh));
     refresh(app, &first.refresh).assert_problem(401, "refresh_token_reused");
+}
+
+/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). Rules 5 and 6 together: a
+/// stolen token two rotations old, replayed ten times at once, ends the session once.
+/// Rules 3–5 are one atomic step per session, so the first replay ends it (401
+/// `refresh_token_reused`) and every other meets an ended session (401
+/// `invalid_refresh_token`): one `refresh_token_reused` answer and one mail to the owner.
+/// The Worker decides "reused" in the rotation batch but revokes the session (and mails)
+/// in a statement of its own afterwards, so concurrent replays all see a live session:
+/// on Postgres every replay answers `refresh_token_reused` and mails the owner (ten mails);
+/// on D1 it happens when the replays interleave.
+fn known_bug_concurrent_replays_of_an_old_token_end_the_session_once() {
+    let app = spawn_app();
+    let email = app.verified_user("refresh-replays");
+    let a = login(app, &email);
+    let b = assert_login_response(&refresh(app, &a.refresh));
+    let c = assert_login_response(&refresh(app, &b.refresh));
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..10).map(|_| scope.spawn(|| refresh(app, &a.refresh))).collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let codes: Vec<String> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 401, "{}", answer.body);
+            answer.json()["code"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let reused = codes.iter().filter(|c| *c == "refresh_token_reused").count();
+    let invalid = codes.iter().filter(|c| *c == "invalid_refresh_token").count();
+    assert_eq!(reused + invalid, codes.len(), "{codes:?}");
+    assert_refresh_refused(app, &c.refresh, "the current token after the replays");
+    // Every mail of the replays has left within a second and a half.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mails = mails_of(app, &email, SUSPICIOUS_REFRESH).len();
+    assert_eq!(
+        (reused, mails),
+        (1, 1),
+        "one replay ends the session and mails its owner; the others meet an ended session: {codes:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -846,9 +906,14 @@ pub fn an_idle_session_refuses_its_refresh_token() {
         started.elapsed().as_secs_f64() < SHORT_MAX as f64 - 1.0,
         "too slow to tell idle from absolute expiry"
     );
-    assert_login_response(&refresh(app, &active.refresh));
+    let active = assert_login_response(&refresh(app, &active.refresh));
     assert_refresh_refused(app, &idle.refresh, "a session idle past REFRESH_TOKEN_EXPIRE_DAYS");
     assert_ended(app, &idle.access, "the idle session's access token");
+    assert_eq!(
+        listed_ids(app, &active.access),
+        vec![active.session.clone()],
+        "an expired session is not listed"
+    );
     assert_mails(app, &email, SUSPICIOUS_REFRESH, 0);
 }
 
@@ -877,6 +942,16 @@ pub fn a_session_ends_at_its_absolute_lifetime() {
             pair.expires_in <= pair.refresh_expires_in,
             "the access token outlives the session"
         );
+        if at > 5.0 {
+            // The earlier of idle and absolute expiry: the absolute one now.
+            let listed = sessions(app, &pair.access);
+            let created = unix_of(listed[0]["created_at"].as_str().unwrap());
+            assert_eq!(
+                unix_of(listed[0]["expires_at"].as_str().unwrap()) - created,
+                SHORT_MAX,
+                "{listed:?}"
+            );
+        }
         token = pair.refresh;
     }
     sleep_until(logged_in, SHORT_MAX as f64 + 0.2);
@@ -913,6 +988,24 @@ pub fn the_refreshes_of_one_session_are_limited() {
     assert_login_response(&refresh(app, &calm.refresh));
 }
 
+/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). sessions.md §1: duration
+/// variables accept decimals; `REFRESH_REUSE_INTERVAL_SECONDS` is one (§2's table of
+/// lifetimes). The Worker reads it as a whole number, so `1.5` is a configuration error and
+/// every request answers 500.
+fn known_bug_a_decimal_reuse_interval_is_accepted() {
+    let app = spawn_isolated_app_with(
+        "refresh-decimal-window",
+        &[("REFRESH_REUSE_INTERVAL_SECONDS", "1.5")],
+        TestApp::answers,
+    );
+    let health = app.get("/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let email = app.verified_user("refresh-decimal");
+    let a = login(app, &email);
+    let b = assert_login_response(&refresh(app, &a.refresh));
+    assert_eq!(assert_login_response(&refresh(app, &a.refresh)).refresh, b.refresh);
+}
+
 // ---------------------------------------------------------------------------------------
 // §4: logout scopes.
 
@@ -934,7 +1027,7 @@ pub fn logout_others_keeps_the_caller_and_global_ends_all() {
     }
     assert_alive(app, &caller.access, "the caller after logout others");
     let caller = assert_login_response(&refresh(app, &caller.refresh));
-    assert_eq!(listed_ids(app, &caller.access), [caller.session.clone()]);
+    assert_eq!(listed_ids(app, &caller.access), vec![caller.session.clone()]);
 
     let fourth = login(app, &email);
     let global = logout(app, &caller.access, Some(&json!({ "scope": "global" })));
@@ -1076,7 +1169,7 @@ pub fn sessions_are_listed_latest_seen_first() {
         listed.iter().map(|s| s["id"].clone()).collect::<Vec<_>>(),
         [json!(newer.session), json!(older.session)]
     );
-    let before = listed[1].clone();
+    let (newer_before, before) = (listed[0].clone(), listed[1].clone());
     std::thread::sleep(Duration::from_millis(1100));
     let phone = Client::new(Some(SAFARI_IPHONE));
     let refreshed = assert_login_response(&refresh_from(app, &older.refresh, &phone));
@@ -1100,6 +1193,33 @@ pub fn sessions_are_listed_latest_seen_first() {
     );
     assert_eq!(after["current"], false);
     assert_eq!(refreshed.session, older.session);
+
+    // An authenticated request records itself once the recorded `last_seen_at` is over 5
+    // minutes old: the newer session, made to look 10 minutes older, is seen again at `me`.
+    let id = &newer.session;
+    app.execute(
+        &format!(
+            "UPDATE sessions SET created_at = created_at - 600, last_seen_at = last_seen_at - 600 WHERE id = '{id}'"
+        ),
+        &format!(
+            "UPDATE sessions SET created_at = created_at - interval '600 seconds', \
+             last_seen_at = last_seen_at - interval '600 seconds' WHERE id = '{id}'"
+        ),
+    );
+    let seen_from = now();
+    assert_alive(app, &newer.access, "the aged session");
+    let listed = sessions(app, &refreshed.access);
+    let aged = listed.iter().find(|s| s["id"] == id.as_str()).unwrap();
+    let created = unix_of(aged["created_at"].as_str().unwrap());
+    assert_eq!(
+        created,
+        unix_of(newer_before["created_at"].as_str().unwrap()) - 600,
+        "{aged}"
+    );
+    assert!(
+        unix_of(aged["last_seen_at"].as_str().unwrap()) >= seen_from,
+        "me was recorded: {aged}"
+    );
 }
 
 /// `DELETE {p}/auth/sessions/{id}`: another user's id, a made-up one and a malformed one
@@ -1139,7 +1259,7 @@ pub fn deleting_sessions() {
     assert_both_cookies_cleared(&answer);
     assert_ended(app, &caller.access, "the deleted current session");
     assert_refresh_refused(app, &caller.refresh, "the deleted current session");
-    assert_eq!(listed_ids(app, &spare.access), [spare.session.clone()]);
+    assert_eq!(listed_ids(app, &spare.access), vec![spare.session.clone()]);
     assert_mails(app, &email, SUSPICIOUS_REFRESH, 0);
 }
 
@@ -1187,6 +1307,23 @@ pub fn a_device_seen_only_at_a_refresh_is_still_new_at_login() {
     login_from(app, &email, &Client::new(Some(CURL)));
     let mail = &assert_mails(app, &email, NEW_SIGN_IN, 1)[0];
     assert!(mail.text.contains("curl"), "{}", mail.text);
+}
+
+/// `NEW_DEVICE_WINDOW_DAYS` (2 s here): a device seen at a login within the window is not
+/// new; once a whole window has passed since its latest login, it is new again.
+pub fn a_device_unseen_for_the_window_is_new_again() {
+    let app = short_app();
+    let email = app.verified_user("new-device-window");
+    login_from(app, &email, &Client::new(Some(FIREFOX_LINUX)));
+    login_from(app, &email, &Client::new(Some(CHROME_WINDOWS)));
+    login_from(app, &email, &Client::new(Some(CHROME_WINDOWS)));
+    let last_seen = Instant::now();
+    assert_mails(app, &email, NEW_SIGN_IN, 1);
+    // Whole seconds on the server: the window's length after the latest login is past it.
+    sleep_until(last_seen, SHORT_DEVICE_WINDOW + 0.05);
+    login_from(app, &email, &Client::new(Some(CHROME_WINDOWS)));
+    let mails = assert_mails(app, &email, NEW_SIGN_IN, 2);
+    assert!(mails[1].text.contains("Chrome on Windows"), "{}", mails[1].text);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1287,7 +1424,7 @@ pub fn the_openapi_document_describes_refresh_and_sessions() {
 }
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    crate::trials![
+    let mut trials = crate::trials![
         // The short instance's tests first: they wait, and start its Worker early.
         a_session_ends_at_its_absolute_lifetime,
         an_idle_session_refuses_its_refresh_token,
@@ -1309,7 +1446,17 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         deleting_sessions,
         a_new_device_is_mailed_once_and_never_at_refresh,
         a_device_seen_only_at_a_refresh_is_still_new_at_login,
+        a_device_unseen_for_the_window_is_new_again,
         only_login_and_refresh_answers_carry_a_refresh_token,
         the_openapi_document_describes_refresh_and_sessions,
-    ]
+    ];
+    // Tests of bugs the Worker has today (see each one's comment): they fail until fixed, so
+    // they run only when asked for.
+    if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
+        trials.extend(crate::trials![
+            known_bug_concurrent_replays_of_an_old_token_end_the_session_once,
+            known_bug_a_decimal_reuse_interval_is_accepted,
+        ]);
+    }
+    trials
 }
