@@ -1,8 +1,12 @@
 -- wrk script for `make bench`: builds each scenario's requests, counts statuses per thread,
 -- stops each thread after BENCH_MAX_PER_THREAD requests, and prints one BENCH_JSON line.
--- Environment: BENCH_METHOD, BENCH_PATH, BENCH_KIND (plain | login | register | verify),
+-- Environment: BENCH_METHOD, BENCH_PATH, BENCH_KIND (plain | login | register | verify |
+-- refresh),
 -- BENCH_TOKEN (sent as a bearer token), BENCH_COOKIE (sent as the Cookie header),
 -- BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines),
+-- BENCH_REFRESH_TOKENS (file of refresh tokens, one session each: thread k takes lines k,
+-- k + n ...; a request takes a free token and its answer's new token becomes free again, so
+-- no token is presented after it rotated),
 -- BENCH_REGISTER_NAME (a "name" field in register bodies, which better-auth's sign-up needs),
 -- BENCH_MAX_PER_THREAD, BENCH_THREADS (wrk's -t).
 
@@ -34,6 +38,14 @@ function init(args)
       table.insert(pairs_list, line)
     end
   end
+  free_tokens = {}
+  if kind == "refresh" then
+    local index = 0
+    for line in io.lines(os.getenv("BENCH_REFRESH_TOKENS")) do
+      if index % threads_count == thread_id then table.insert(free_tokens, line) end
+      index = index + 1
+    end
+  end
   math.randomseed(os.time() + thread_id * 7919)
   run = math.random(1, 1000000000)
 end
@@ -63,12 +75,24 @@ function request()
     end
     local email, code = line:match("(%S+) (%S+)")
     body = '{"email":' .. json_string(email) .. ',"code":' .. json_string(code) .. '}'
+  elseif kind == "refresh" then
+    local token = table.remove(free_tokens)
+    if token == nil then
+      -- Every session of this thread lost its token (an answer without one): stop.
+      wrk.thread:stop()
+      token = "none"
+    end
+    body = '{"refresh_token":' .. json_string(token) .. '}'
   end
   return wrk.format(method, os.getenv("BENCH_PATH"), headers, body)
 end
 
 function response(status, headers, body)
   counts[status] = (counts[status] or 0) + 1
+  if kind == "refresh" then
+    local token = body:match('"refresh_token":"([%w_%-]+)"')
+    if token then table.insert(free_tokens, token) end
+  end
 end
 
 function done(summary, latency, requests)

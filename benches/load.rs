@@ -43,6 +43,8 @@ fn overrides(cost: u32) -> Vec<(&'static str, String)> {
         "RATE_LIMIT_RESET_IP",
         "RATE_LIMIT_RESET_TOKEN",
         "RATE_LIMIT_USER_API",
+        "RATE_LIMIT_REFRESH_IP",
+        "RATE_LIMIT_REFRESH_SESSION",
     ]
     .into_iter()
     .map(|name| (name, unlimited.clone()))
@@ -234,6 +236,17 @@ fn main() {
         .map(|email| format!("{email} {}", app.sendgrid.latest_code(&email, 1)))
         .collect();
     std::fs::write(&pairs_file, pairs.join("\n") + "\n").unwrap();
+    // One session per connection (twice over): a refresh rotates its session's token, so
+    // each connection chains its own.
+    let tokens_file = std::env::temp_dir().join(format!("edge-auth-bench-refresh-{}", std::process::id()));
+    let refresh_tokens: Vec<String> = (0..2 * CONNECTIONS)
+        .map(|_| {
+            let answer = app.login(&email, PASSWORD);
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            answer.json()["refresh_token"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    std::fs::write(&tokens_file, refresh_tokens.join("\n") + "\n").unwrap();
 
     let auth = |route: &str| format!("{}/auth/{route}", harness::PREFIX);
     let scenarios = [
@@ -285,6 +298,14 @@ fn main() {
             expected: 200,
             env: vec![("BENCH_PAIRS", pairs_file.display().to_string())],
         },
+        Scenario {
+            name: "POST {p}/auth/token/refresh",
+            method: "POST",
+            path: auth("token/refresh"),
+            kind: "refresh",
+            expected: 200,
+            env: vec![("BENCH_REFRESH_TOKENS", tokens_file.display().to_string())],
+        },
     ];
     let load = Load {
         threads: THREADS,
@@ -299,6 +320,7 @@ fn main() {
         .collect();
     drop(guard);
     let _ = std::fs::remove_file(&pairs_file);
+    let _ = std::fs::remove_file(&tokens_file);
     let comparison = compare::run(&overrides(BENCH_COST), BENCH_COST);
 
     let worker_hash_ms = login_next_p50 - login_p50;

@@ -14,9 +14,14 @@ case "${1:-}" in
   postgres) dir=build-postgres; features=(--features postgres) ;;
   *) echo "usage: scripts/build.sh [postgres]" >&2; exit 2 ;;
 esac
+# What the Worker reads through its ASSETS binding rather than carrying in the bundle.
+mkdir -p public/_worker
+cmp -s data/common-passwords.txt public/_worker/common-passwords.txt ||
+  cp data/common-passwords.txt public/_worker/common-passwords.txt
+cmp -s openapi.json public/_worker/openapi.json || cp openapi.json public/_worker/openapi.json
 out=$dir/index_bg.wasm
 if [ -f "$out" ] && [ -f "$dir/index.js" ] &&
-  [ -z "$(find src data openapi.json build.rs Cargo.toml Cargo.lock scripts/build.sh -newer "$out" -print -quit)" ]; then
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh -newer "$out" -print -quit)" ]; then
   echo "build: up to date ($out)"
   exit 0
 fi

@@ -38,7 +38,7 @@ for row in csv.DictReader(sys.stdin):
     total += size
     name = re.sub(r"\[[0-9a-f]{16}\]", "", name)
     m = re.match(r"^<?&?(?:mut )?(?:dyn )?([a-z_][a-z0-9_]*)::", name)
-    crate = m.group(1) if m else ("(data: strings, tables, the common-password list)" if "data" in name else "(glue and anonymous)")
+    crate = m.group(1) if m else ("(data: strings, tables)" if "data" in name else "(glue and anonymous)")
     sizes[crate] += size
 for crate, size in sizes.most_common(15):
     print(f"  {size:>9}  {100 * size / total:5.1f}%  {crate}")

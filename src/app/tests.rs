@@ -228,6 +228,32 @@ fn without_the_limiter_limited_routes_fail_closed_and_the_rest_answers() {
 }
 
 #[test]
+fn without_the_deployments_assets_only_what_reads_them_is_503() {
+    let world = TestWorld::new(FEATURES);
+    let nothing = crate::kernel::testing::MemoryAssets::default();
+    let services = Services {
+        assets: &nothing,
+        ..world.services()
+    };
+    let (document, reports) = send_with(&world, &services, Request::new("GET", "/openapi.json"));
+    assert_eq!(document.response.status, 503);
+    assert_eq!(problem(&document)["checks"]["assets"], "unavailable");
+    assert_eq!(reports.len(), 1, "the cause is reported");
+    let login = json(
+        "/balance_hub/auth/login",
+        r#"{"email":"ada@example.com","password":"whatever it is"}"#,
+    );
+    assert_eq!(send_with(&world, &services, login).0.response.status, 401);
+    assert_eq!(
+        send_with(&world, &services, Request::new("GET", "/health"))
+            .0
+            .response
+            .status,
+        200
+    );
+}
+
+#[test]
 fn metrics_need_the_token_when_one_is_set() {
     let world = world_with(&[("METRICS_TOKEN", "scrape-me")]);
     let scrape = |auth: Option<&str>| {

@@ -76,6 +76,20 @@ impl<'a> Vars<'a> {
         Ok(value)
     }
 
+    /// A duration in `unit_seconds` (minutes: 60, days: 86 400), decimals allowed (so a
+    /// test configuration can say `0.001` days), in whole seconds, at least one.
+    pub fn duration(&self, name: &'static str, unit_seconds: f64, default: f64) -> Result<i64, ConfigError> {
+        let value = match self.get(name) {
+            None => default,
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| invalid(name, format!("{raw:?} is not a positive number")))?,
+        };
+        Ok(((value * unit_seconds).round() as i64).max(1))
+    }
+
     pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(name).map(|v| v.to_ascii_lowercase()) {
             None => Ok(default),

@@ -25,6 +25,11 @@ pub enum AuthEvent {
     PasswordReset {
         user_id: UserId,
     },
+    /// A replaced refresh token came back; its session was ended.
+    RefreshReused {
+        user_id: UserId,
+        session_id: SessionId,
+    },
     /// SendGrid accepted a mail of this kind.
     MailSent {
         kind: &'static str,
@@ -49,6 +54,10 @@ impl AuthEvent {
         ("login_failed", "a login was refused for invalid credentials"),
         ("lockout", "a failed login started an account lockout"),
         ("password_reset", "a password was reset with a mailed token"),
+        (
+            "refresh_reused",
+            "a replaced refresh token was presented; its session ended",
+        ),
         ("email_sent", "SendGrid accepted a mail"),
         ("email_failed", "a mail could not be delivered after retries"),
         ("rate_limited", "a request was answered 429"),
@@ -66,6 +75,7 @@ impl AuthEvent {
             Self::LoginFailed => "login_failed",
             Self::LockoutStarted => "lockout",
             Self::PasswordReset { .. } => "password_reset",
+            Self::RefreshReused { .. } => "refresh_reused",
             Self::MailSent { .. } => "email_sent",
             Self::MailFailed { .. } => "email_failed",
             Self::RateLimited => "rate_limited",
@@ -113,7 +123,13 @@ mod tests {
             },
             AuthEvent::LoginFailed,
             AuthEvent::LockoutStarted,
-            AuthEvent::PasswordReset { user_id },
+            AuthEvent::PasswordReset {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::RefreshReused {
+                user_id,
+                session_id: SessionId("s".into()),
+            },
             AuthEvent::MailSent { kind: "k" },
             AuthEvent::MailFailed { kind: "k" },
             AuthEvent::RateLimited,

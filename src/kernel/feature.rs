@@ -11,12 +11,14 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
+use super::assets::Assets;
 use super::config::{Config, ConfigError, Vars};
 use super::crypto::Crypto;
 use super::events::{AuthEvent, EventSink};
 use super::ids::Clock;
 use super::mail::{MailKind, Outbox};
 use super::net;
+use super::password::CommonPasswords;
 use super::problem::{ApiError, ProblemCode};
 use super::secrets::SecretDigester;
 use super::sql::{Database, Sql};
@@ -82,7 +84,8 @@ pub struct Route {
     pub auth: Auth,
     /// Takes rate-limit tokens: may answer 429.
     pub limited: bool,
-    /// Needs the database (or another stateful dependency): may answer 503.
+    /// Needs the database (or another dependency: the limiter, the deployment's assets):
+    /// may answer 503.
     pub storage: bool,
     /// Its purpose is a mail (a code, a link): refused with 503 naming `mail` before the
     /// handler while mail is unconfigured, rather than answering as if it were sent.
@@ -319,6 +322,7 @@ pub struct Services<'a> {
     pub clock: &'a dyn Clock,
     pub limiter: &'a dyn RateLimiter,
     pub metrics: &'a dyn MetricsSource,
+    pub assets: &'a dyn Assets,
 }
 
 /// What a handler sees of its request's surroundings.
@@ -331,6 +335,7 @@ pub struct Ctx<'a> {
     pub clock: &'a dyn Clock,
     pub limiter: &'a dyn RateLimiter,
     pub metrics: &'a dyn MetricsSource,
+    pub assets: &'a dyn Assets,
     pub events: &'a dyn EventSink,
     pub request_id: &'a str,
     /// `CF-Connecting-IP`, as Cloudflare reports the caller (what a session records).
@@ -363,6 +368,7 @@ impl<'a> Ctx<'a> {
             clock: services.clock,
             limiter: services.limiter,
             metrics: services.metrics,
+            assets: services.assets,
             events,
             request_id,
             client_ip,
@@ -373,6 +379,12 @@ impl<'a> Ctx<'a> {
             quota: Cell::new(None),
             user_id: RefCell::new(None),
         }
+    }
+
+    /// The common-password list new passwords are checked against (read from the
+    /// deployment's assets once per isolate; 503 naming `assets` if it cannot be).
+    pub async fn common_passwords(&self) -> Result<&'static CommonPasswords, ApiError> {
+        Ok(CommonPasswords::shared(self.assets).await?)
     }
 
     /// A feature's settings section.

@@ -3,6 +3,7 @@
 //! port, HTTP as data and the feature contract. Nothing here knows it runs in a Worker,
 //! and nothing here knows any capability.
 
+pub mod assets;
 pub mod config;
 pub mod crypto;
 pub mod email;

@@ -3,13 +3,11 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use super::assets::{AssetError, Assets, COMMON_PASSWORDS};
+
 /// bcrypt reads at most 72 bytes; longer input is refused rather than silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 pub const MIN_PASSWORD_BYTES: usize = 8;
-
-/// `data/common-passwords.txt`, front-coded by `build.rs`: per entry, `b'0'` plus the number
-/// of leading bytes shared with the entry before, the remaining bytes, a newline.
-const COMMON_PASSWORDS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/common-passwords.front"));
 
 /// A new password that passed the length and common-password rules. Never printed.
 #[derive(Clone)]
@@ -26,14 +24,14 @@ pub enum InvalidPassword {
 }
 
 impl Password {
-    pub fn parse(raw: &str) -> Result<Self, InvalidPassword> {
+    pub fn parse(raw: &str, common: &CommonPasswords) -> Result<Self, InvalidPassword> {
         if raw.len() < MIN_PASSWORD_BYTES {
             return Err(InvalidPassword::TooShort);
         }
         if raw.len() > MAX_PASSWORD_BYTES {
             return Err(InvalidPassword::TooLong);
         }
-        if is_common(raw) {
+        if common.contains(raw) {
             return Err(InvalidPassword::TooCommon);
         }
         Ok(Self(raw.to_owned()))
@@ -44,34 +42,61 @@ impl Password {
     }
 }
 
-fn common_passwords() -> &'static [Box<str>] {
-    static LIST: OnceLock<Vec<Box<str>>> = OnceLock::new();
-    // Sorted bytewise, as the file is, so a binary search needs no further preparation.
-    LIST.get_or_init(|| decode_front_coded(COMMON_PASSWORDS))
-}
+/// The shipped list of common passwords (`data/common-passwords.txt`: lower case, sorted
+/// bytewise, one per line), deployed as a static asset rather than carried in the bundle.
+pub struct CommonPasswords(Vec<&'static str>);
 
-fn decode_front_coded(coded: &[u8]) -> Vec<Box<str>> {
-    let mut entries: Vec<Box<str>> = Vec::new();
-    for line in coded.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let shared = usize::from(line[0] - b'0');
-        let previous = entries.last().map_or(&b""[..], |e| e.as_bytes());
-        let mut entry = Vec::with_capacity(shared + line.len() - 1);
-        entry.extend_from_slice(&previous[..shared]);
-        entry.extend_from_slice(&line[1..]);
-        entries.push(
-            String::from_utf8(entry)
-                .expect("build.rs codes whole UTF-8 entries")
-                .into_boxed_str(),
-        );
+impl fmt::Debug for CommonPasswords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommonPasswords({} entries)", self.0.len())
     }
-    entries
 }
 
-fn is_common(raw: &str) -> bool {
-    let lowered = raw.to_lowercase();
-    common_passwords()
-        .binary_search_by(|entry| entry.as_ref().cmp(lowered.as_str()))
-        .is_ok()
+impl CommonPasswords {
+    /// The list from its file's text; unsorted text is refused, as a binary search needs order.
+    pub fn parse(text: &'static str) -> Result<Self, String> {
+        let entries: Vec<&'static str> = text.lines().filter(|l| !l.is_empty()).collect();
+        match entries.windows(2).position(|w| w[0] >= w[1]) {
+            Some(at) => Err(format!("not sorted bytewise at line {}", at + 2)),
+            None => Ok(Self(entries)),
+        }
+    }
+
+    /// Whether `raw` is on the list, whatever its case.
+    pub fn contains(&self, raw: &str) -> bool {
+        let lowered = raw.to_lowercase();
+        self.0.binary_search(&lowered.as_str()).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Reads and parses the list from the deployment's assets.
+    pub async fn load(assets: &dyn Assets) -> Result<Self, AssetError> {
+        let bytes = assets.read(COMMON_PASSWORDS).await?;
+        let invalid = |reason: String| AssetError {
+            path: COMMON_PASSWORDS.to_owned(),
+            reason,
+        };
+        let text = String::from_utf8(bytes).map_err(|e| invalid(e.to_string()))?;
+        // Read once per isolate and kept for its life.
+        Self::parse(Box::leak(text.into_boxed_str())).map_err(invalid)
+    }
+
+    /// The list, loaded at the first request of an isolate that sets a password.
+    pub async fn shared(assets: &dyn Assets) -> Result<&'static Self, AssetError> {
+        static LIST: OnceLock<CommonPasswords> = OnceLock::new();
+        if let Some(list) = LIST.get() {
+            return Ok(list);
+        }
+        let loaded = Self::load(assets).await?;
+        Ok(LIST.get_or_init(|| loaded))
+    }
 }
 
 impl fmt::Debug for Password {
@@ -84,28 +109,41 @@ impl fmt::Debug for Password {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_shipped_list_is_sorted_and_large_enough() {
-        let list = common_passwords();
-        assert!(list.len() >= 8_000, "only {} common passwords", list.len());
-        assert!(
-            list.iter()
-                .all(|p| (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&p.len())),
-            "entries the length rules refuse anyway only cost bytes"
-        );
-        assert!(list.windows(2).all(|w| w[0] < w[1]), "list is not sorted");
+    fn list() -> &'static CommonPasswords {
+        crate::kernel::testing::common_passwords()
     }
 
     #[test]
-    fn the_front_coded_list_decodes_to_the_data_file() {
-        let source = include_str!("../../data/common-passwords.txt");
-        let decoded: Vec<&str> = common_passwords().iter().map(|e| e.as_ref()).collect();
-        assert_eq!(decoded, source.lines().collect::<Vec<_>>());
-        let non_ascii = source
-            .lines()
+    fn the_shipped_list_is_sorted_and_large_enough() {
+        let list = list();
+        assert!(list.len() >= 8_000, "only {} common passwords", list.len());
+        assert!(
+            list.0
+                .iter()
+                .all(|p| (MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&p.len())),
+            "entries the length rules refuse anyway only cost bytes"
+        );
+        let non_ascii = list
+            .0
+            .iter()
             .find(|l| !l.is_ascii())
             .expect("the list has non-ASCII entries");
-        assert!(is_common(non_ascii), "{non_ascii}");
+        assert!(list.contains(non_ascii), "{non_ascii}");
+        assert!(
+            list.0.iter().all(|p| p.to_lowercase() == *p),
+            "lower case, as looked up"
+        );
+    }
+
+    #[test]
+    fn an_unsorted_list_is_refused_and_a_missing_one_is_an_asset_error() {
+        assert!(CommonPasswords::parse("b\na\n").unwrap_err().contains("line 2"));
+        assert!(CommonPasswords::parse("a\na\n").is_err(), "duplicates");
+        let missing = crate::kernel::testing::MemoryAssets::default();
+        let error = pollster::block_on(CommonPasswords::load(&missing)).err().unwrap();
+        assert!(error.to_string().contains(COMMON_PASSWORDS), "{error}");
+        let answer = crate::kernel::problem::ApiError::from(error);
+        assert_eq!(answer.problem.status, 503);
     }
 
     #[test]
@@ -118,22 +156,25 @@ mod tests {
             ("qwertyuiop", InvalidPassword::TooCommon),
         ];
         for (input, expected) in cases {
-            assert_eq!(Password::parse(input).unwrap_err(), *expected, "{input}");
+            assert_eq!(Password::parse(input, list()).unwrap_err(), *expected, "{input}");
         }
         let too_long = "é".repeat(37); // 74 bytes, 37 characters
-        assert_eq!(Password::parse(&too_long).unwrap_err(), InvalidPassword::TooLong);
+        assert_eq!(
+            Password::parse(&too_long, list()).unwrap_err(),
+            InvalidPassword::TooLong
+        );
     }
 
     #[test]
     fn boundaries_are_bytes_not_characters() {
-        assert!(Password::parse(&"x7".repeat(36)).is_ok(), "72 bytes is allowed");
-        assert!(Password::parse("correct horse battery").is_ok());
-        assert!(Password::parse("ééééé").is_ok(), "5 characters but 10 bytes");
+        assert!(Password::parse(&"x7".repeat(36), list()).is_ok(), "72 bytes is allowed");
+        assert!(Password::parse("correct horse battery", list()).is_ok());
+        assert!(Password::parse("ééééé", list()).is_ok(), "5 characters but 10 bytes");
     }
 
     #[test]
     fn debug_hides_the_secret() {
-        let password = Password::parse("correct horse battery").unwrap();
+        let password = Password::parse("correct horse battery", list()).unwrap();
         assert!(!format!("{password:?}").contains("horse"));
     }
 }

@@ -144,6 +144,15 @@ impl Rows {
     pub fn all<T: DeserializeOwned>(self) -> Result<Vec<T>, StoreError> {
         self.rows.into_iter().map(decode).collect()
     }
+
+    /// The first row read as two structs (each ignores the other's columns): what
+    /// `#[serde(flatten)]` would do, without its buffering code in the bundle.
+    pub fn first_as_pair<A: DeserializeOwned, B: DeserializeOwned>(self) -> Result<Option<(A, B)>, StoreError> {
+        let Some(row) = self.rows.into_iter().next() else {
+            return Ok(None);
+        };
+        Ok(Some((decode(row.clone())?, decode(row)?)))
+    }
 }
 
 fn decode<T: DeserializeOwned>(row: serde_json::Value) -> Result<T, StoreError> {

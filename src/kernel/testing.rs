@@ -7,11 +7,13 @@ use std::rc::Rc;
 
 use async_trait::async_trait;
 
+use super::assets::{AssetError, Assets};
 use super::config::{test_var, Vars};
 use super::events::{AuthEvent, EventLog};
 use super::feature::{AppState, Ctx, Feature, MetricsSource, Services};
 use super::ids::{Clock, UnixSeconds};
 use super::mail::{Mail, Outbox};
+use super::password::CommonPasswords;
 use super::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
 use crate::rate_limit::MemoryLimiter;
 
@@ -174,6 +176,7 @@ pub struct TestWorld {
     pub clock: Rc<FixedClock>,
     pub limiter: MemoryLimiter,
     pub events: EventLog,
+    pub assets: MemoryAssets,
 }
 
 impl TestWorld {
@@ -191,6 +194,7 @@ impl TestWorld {
             limiter: MemoryLimiter::new(Rc::new(move || limiter_clock.now() * 1000)),
             clock,
             events: EventLog::default(),
+            assets: MemoryAssets::deployed(),
         }
     }
 
@@ -203,6 +207,7 @@ impl TestWorld {
             clock: &*self.clock,
             limiter: &self.limiter,
             metrics: &NoMetrics,
+            assets: &self.assets,
         }
     }
 
@@ -308,4 +313,40 @@ impl super::crypto::Crypto for NativeCrypto {
             }
         }
     }
+}
+
+/// Static assets in memory: `deployed()` holds what `scripts/build.sh` puts under
+/// `public/_worker/`, from the same sources; `default()` holds nothing.
+#[derive(Default)]
+pub struct MemoryAssets(Vec<(&'static str, &'static [u8])>);
+
+impl MemoryAssets {
+    pub fn deployed() -> Self {
+        Self(vec![
+            (
+                super::assets::COMMON_PASSWORDS,
+                include_bytes!("../../data/common-passwords.txt"),
+            ),
+            (super::assets::OPENAPI, include_bytes!("../../openapi.json")),
+        ])
+    }
+}
+
+#[async_trait(?Send)]
+impl Assets for MemoryAssets {
+    async fn read(&self, path: &str) -> Result<Vec<u8>, AssetError> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, bytes)| bytes.to_vec())
+            .ok_or_else(|| AssetError {
+                path: path.to_owned(),
+                reason: "not deployed".to_owned(),
+            })
+    }
+}
+
+/// The shipped common-password list, for tests that parse passwords.
+pub fn common_passwords() -> &'static CommonPasswords {
+    pollster::block_on(CommonPasswords::shared(&MemoryAssets::deployed())).expect("the shipped list parses")
 }

@@ -24,6 +24,10 @@ pub async fn from_worker(mut req: worker::Request) -> Result<web::Request, web::
     let url = req.inner().url();
     let mut request = web::Request::new(&method, &web::Request::path_of(&url));
     request.origin = web::Request::origin_of(&url);
+    if let Some(cf) = req.cf() {
+        request.country = cf.country().filter(|c| !c.is_empty() && c != "XX" && c != "T1");
+        request.city = cf.city().filter(|c| !c.is_empty());
+    }
     request.headers = headers;
     if declared.is_some_and(|len| len > body::MAX_BODY_BYTES) {
         request.oversized = true;

@@ -120,6 +120,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
     };
     let limiter = DurableLimiter::new(&env);
     let db = Counted::new(&*db);
+    let assets = super::assets::StaticAssets::new(&env);
     let services = Services {
         db: &db,
         crypto: &super::webcrypto::WebCrypto,
@@ -127,6 +128,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         clock: &WorkerClock,
         limiter: &limiter,
         metrics: &DurableMetrics,
+        assets: &assets,
     };
     let method = request.method.clone();
     let handled = app::handle(request, &state, &services, &reporter).await;

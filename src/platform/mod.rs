@@ -1,9 +1,10 @@
 //! The platform edge, the only code that imports `worker`: the fetch entry, the scheduled
-//! (cron) handler that runs every feature's housekeeping, request and response conversions, the D1 and Postgres executors, the Durable Objects (rate-limit
+//! (cron) handler that runs every feature's housekeeping, request and response conversions, the D1 and Postgres executors, the static assets, the Durable Objects (rate-limit
 //! counters, the metrics aggregate), deferred mail, metrics flushing, error reports,
 //! panic capture and logs.
 
 mod aggregator;
+mod assets;
 mod convert;
 mod counter;
 mod d1;

@@ -22,7 +22,9 @@ mod accounts;
 mod limits;
 mod observability;
 mod password_reset;
+mod refresh;
 mod sessions;
+mod signing;
 mod system;
 
 use libtest_mimic::{Arguments, Trial};
@@ -33,6 +35,8 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("system", include_str!("system.rs"), system::tests()),
         ("accounts", include_str!("accounts.rs"), accounts::tests()),
         ("sessions", include_str!("sessions.rs"), sessions::tests()),
+        ("refresh", include_str!("refresh.rs"), refresh::tests()),
+        ("signing", include_str!("signing.rs"), signing::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

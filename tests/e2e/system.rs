@@ -97,6 +97,26 @@ pub fn docs_page_and_its_assets_are_served_locally() {
     }
 }
 
+pub fn the_files_the_worker_reads_from_its_assets_are_not_served() {
+    let app = spawn_app();
+    // Read through the ASSETS binding (the document above, the password check in
+    // accounts), but a request for them reaches the Worker, which has no such route.
+    for path in ["/_worker/openapi.json", "/_worker/common-passwords.txt", "/_worker/"] {
+        let answer = app.get(path);
+        assert_eq!(answer.status, 404, "{path}");
+        assert_eq!(answer.json()["code"], "not_found", "{path}");
+    }
+    // The document as served is the committed one under this instance's prefix and name.
+    let committed: serde_json::Value =
+        serde_json::from_str(include_str!("../../openapi.json")).expect("openapi.json parses");
+    let served = app.get("/openapi.json").json();
+    assert_eq!(
+        served["paths"].as_object().map(|p| p.len()),
+        committed["paths"].as_object().map(|p| p.len())
+    );
+    assert_eq!(served["components"], committed["components"]);
+}
+
 pub fn unknown_routes_are_404_problems() {
     let app = spawn_app();
     app.get("/no/such/route").assert_problem(404, "not_found");
@@ -543,6 +563,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         health_shows_anonymous_callers_neither_backend_nor_mail,
         openapi_describes_every_route,
         docs_page_and_its_assets_are_served_locally,
+        the_files_the_worker_reads_from_its_assets_are_not_served,
         unknown_routes_are_404_problems,
         wrong_methods_are_405_with_allow,
         oversized_bodies_are_413,

@@ -9,10 +9,10 @@ use super::register::{self, RegisterError, Registration};
 use super::update_user::{self, UpdateUserError, UserUpdate};
 use super::verify_email::{self, VerifyEmailError};
 use super::{
-    CURRENT_PASSWORD_REQUIRED, EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL,
-    REGISTER_IP, RESEND_EMAIL, RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
+    EMAIL_CHANGE_TARGET, EMAIL_CHANGE_USER, EMAIL_TAKEN, INVALID_CODE, REGISTER_EMAIL, REGISTER_IP, RESEND_EMAIL,
+    RESEND_IP, VERIFY_ACCOUNT, VERIFY_IP,
 };
-use crate::features::sessions::{caller, INVALID_CREDENTIALS};
+use crate::features::sessions::{caller, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
 use crate::features::users::{FullName, UserBody};
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::ApiError;
@@ -79,9 +79,10 @@ pub struct UpdateUserRequest {
 pub async fn register(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     ctx.enforce(&[(&REGISTER_IP, ctx.ip())]).await?;
     let input: RegisterRequest = body::json(request)?;
+    let common = ctx.common_passwords().await?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
-    let password = fields.password("password", &input.password);
+    let password = fields.password("password", &input.password, common);
     let full_name = input
         .full_name
         .as_deref()
@@ -151,6 +152,10 @@ pub async fn me(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> 
 pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     let caller = caller(ctx, request).await?;
     let input: UpdateUserRequest = body::json(request)?;
+    let common = match input.password {
+        Some(_) => Some(ctx.common_passwords().await?),
+        None => None,
+    };
     let mut fields = Fields::default();
     let update = UserUpdate {
         full_name: input
@@ -161,7 +166,8 @@ pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, A
         password: input
             .password
             .as_deref()
-            .and_then(|raw| fields.password("password", raw)),
+            .zip(common)
+            .and_then(|(raw, common)| fields.password("password", raw, common)),
         current_password: input.current_password,
     };
     let update = fields.finish(|| Some(update))?;

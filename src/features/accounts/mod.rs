@@ -9,7 +9,7 @@ mod update_user;
 mod verify_email;
 
 use crate::features::one_time_tokens::Purpose;
-use crate::features::sessions::INVALID_CREDENTIALS;
+use crate::features::sessions::{CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
 use crate::handler;
 use crate::kernel::config::{Config, ConfigError, Vars};
 use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route};
@@ -29,8 +29,6 @@ pub const CHANGE_EMAIL: Purpose = Purpose("change_email");
 
 pub const INVALID_CODE: ProblemCode = ProblemCode::new(400, "invalid_code", "Invalid code");
 pub const EMAIL_TAKEN: ProblemCode = ProblemCode::new(409, "email_taken", "Email taken");
-pub const CURRENT_PASSWORD_REQUIRED: ProblemCode =
-    ProblemCode::new(403, "current_password_required", "Current password required");
 
 pub const REGISTER_IP: LimitSpec = LimitSpec::new("register-ip", "RATE_LIMIT_REGISTER_IP", "20/3600");
 pub const REGISTER_EMAIL: LimitSpec = LimitSpec::new("register-email", "RATE_LIMIT_REGISTER_EMAIL", "5/3600");

@@ -10,6 +10,7 @@ use crate::features::users::{self, FullName, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::mail::assert_renders_completely;
 use crate::kernel::secrets::VerificationCode;
+use crate::kernel::testing::common_passwords;
 use crate::kernel::testing::TestWorld;
 use crate::kernel::{EmailAddress, Password, SessionId};
 
@@ -29,7 +30,7 @@ fn email(raw: &str) -> EmailAddress {
 fn sign_up(world: &TestWorld, address: &str) {
     let registration = Registration {
         email: email(address),
-        password: Password::parse(PASSWORD).unwrap(),
+        password: Password::parse(PASSWORD, common_passwords()).unwrap(),
         full_name: None,
     };
     world
@@ -150,6 +151,9 @@ fn caller_of(world: &TestWorld, address: &str) -> Caller {
     Caller {
         user,
         session_id: SessionId("current".into()),
+        last_seen_at: None,
+        logged_in_at: crate::kernel::testing::T0,
+        auth_methods: vec!["password".to_owned()],
     }
 }
 
@@ -162,7 +166,7 @@ fn changing_the_password_or_email_needs_the_current_password() {
     let world = world();
     create_user(&world, "fa@example.com", true);
     let caller = caller_of(&world, "fa@example.com");
-    let new_password = || Some(Password::parse("a brand new passphrase").unwrap());
+    let new_password = || Some(Password::parse("a brand new passphrase", common_passwords()).unwrap());
     let missing = UserUpdate {
         password: new_password(),
         ..UserUpdate::default()
@@ -328,7 +332,7 @@ fn wrong_current_passwords_count_in_the_login_lockout() {
     create_user(&world, "lock@example.com", true);
     let caller = caller_of(&world, "lock@example.com");
     let guess = |password: &str| UserUpdate {
-        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        password: Some(Password::parse("a brand new passphrase", common_passwords()).unwrap()),
         current_password: Some(password.into()),
         ..UserUpdate::default()
     };
@@ -354,14 +358,13 @@ fn wrong_current_passwords_count_in_the_login_lockout() {
 }
 
 fn session_of(world: &TestWorld, caller: &Caller, id: &str) -> SessionId {
-    let session = sessions::Session {
-        id: SessionId(id.into()),
-        user_id: caller.user.id.clone(),
-        created_at: crate::kernel::testing::T0,
-        expires_at: crate::kernel::testing::T0 + 3600,
-        user_agent: None,
-        ip: None,
-    };
+    let session = sessions::Session::open(
+        SessionId(id.into()),
+        caller.user.id.clone(),
+        crate::kernel::testing::T0,
+        3600,
+        3600,
+    );
     pollster::block_on(sessions::Sessions(&world.db).insert(&session)).unwrap();
     session.id
 }
@@ -387,7 +390,7 @@ fn a_password_change_ends_other_sessions_and_pending_tokens_together() {
     update(&world, &caller, change).unwrap();
     let pending = last_code(&world, "pw.new@example.com");
     let new_password = UserUpdate {
-        password: Some(Password::parse("a brand new passphrase").unwrap()),
+        password: Some(Password::parse("a brand new passphrase", common_passwords()).unwrap()),
         current_password: Some(PASSWORD.into()),
         ..UserUpdate::default()
     };

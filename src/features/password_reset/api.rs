@@ -49,8 +49,9 @@ pub async fn reset(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     let input: ResetPasswordRequest = body::json(request)?;
     ctx.enforce(&[(&RESET_TOKEN, &ctx.pseudonym(input.token.trim()))])
         .await?;
+    let common = ctx.common_passwords().await?;
     let mut fields = Fields::default();
-    let password = fields.password("new_password", &input.new_password);
+    let password = fields.password("new_password", &input.new_password, common);
     let password = fields.finish(|| password)?;
     let token = OpaqueToken::parse(&input.token);
     flow::reset_password(ctx, token.as_ref(), &password)

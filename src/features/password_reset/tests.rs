@@ -8,6 +8,7 @@ use crate::features::users::{self, passwords, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::mail::assert_renders_completely;
 use crate::kernel::secrets::OpaqueToken;
+use crate::kernel::testing::common_passwords;
 use crate::kernel::testing::{TestWorld, T0};
 use crate::kernel::{EmailAddress, Password, SessionId};
 
@@ -28,7 +29,7 @@ fn forget(world: &TestWorld, address: &str) {
 }
 
 fn reset(world: &TestWorld, token: &OpaqueToken, password: &str) -> Result<(), ResetPasswordError> {
-    let password = Password::parse(password).unwrap();
+    let password = Password::parse(password, common_passwords()).unwrap();
     world.with_ctx(|ctx| pollster::block_on(reset_password(ctx, Some(token), &password)))
 }
 
@@ -36,14 +37,7 @@ fn reset(world: &TestWorld, token: &OpaqueToken, password: &str) -> Result<(), R
 fn a_link_resets_once_ends_every_session_and_proves_the_address() {
     let world = world();
     let user = create_user(&world, "ada@example.com", false);
-    let session = Session {
-        id: SessionId("s1".into()),
-        user_id: user.id.clone(),
-        created_at: T0,
-        expires_at: T0 + 1800,
-        user_agent: None,
-        ip: None,
-    };
+    let session = Session::open(SessionId("s1".into()), user.id.clone(), T0, 1800, 1800);
     pollster::block_on(Sessions(&world.db).insert(&session)).unwrap();
     forget(&world, "ada@example.com");
     let link = world.outbox.to("ada@example.com")[0].clone();

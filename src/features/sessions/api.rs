@@ -1,20 +1,24 @@
-//! `POST {p}/auth/login` (JSON or OAuth2 form), `POST {p}/auth/logout`, and how the
-//! caller of an authenticated route is recognised.
+//! `POST {p}/auth/login` (JSON or OAuth2 form), `POST {p}/auth/logout` (with its scopes),
+//! and how the caller of an authenticated route is recognised.
 
 use futures_util::future::join;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::authenticate::{self, AuthenticateError, Caller};
-use super::login::{self as flow, ClientInfo, LoginError};
-use super::{EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, USER_API};
+use super::login::{self as flow, ClientInfo, LoggedIn, LoginError};
+use super::logout::Scope;
+use super::{
+    cookies, Sessions, EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, SEEN_EVERY_SECONDS,
+    USER_API,
+};
 use crate::features::users::UserBody;
 use crate::kernel::feature::Ctx;
 use crate::kernel::password::{InvalidPassword, MAX_PASSWORD_BYTES};
 use crate::kernel::problem::{ApiError, NOT_AUTHENTICATED};
 use crate::kernel::web::{body, Fields, Request, Response};
 
-pub const ACCESS_COOKIE: &str = "access_token";
+pub use super::cookies::ACCESS_COOKIE;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct LoginRequest {
@@ -34,14 +38,48 @@ pub struct LoginForm {
     pub password: String,
 }
 
+/// The login response (sessions.md §1), also the answer of a refresh.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LoginResponse {
     pub access_token: String,
     #[schema(example = "bearer")]
     pub token_type: &'static str,
-    /// Seconds until the token expires.
+    /// Seconds until the access token expires (never past the session's end).
     pub expires_in: i64,
+    /// Opaque; send it to `{p}/auth/token/refresh` (or let the cookie carry it).
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires: the session's idle or absolute end.
+    pub refresh_expires_in: i64,
     pub user: UserBody,
+}
+
+impl LoginResponse {
+    /// The answer with both cookies.
+    pub fn answer(
+        ctx: &Ctx<'_>,
+        access_token: String,
+        expires_in: i64,
+        refresh_token: &str,
+        refresh_expires_in: i64,
+        user: &crate::features::users::User,
+    ) -> Response {
+        let cookies = [
+            cookies::access(ctx, &access_token, expires_in),
+            cookies::refresh(ctx, refresh_token, refresh_expires_in),
+        ];
+        let body = Self {
+            access_token,
+            token_type: "bearer",
+            expires_in,
+            refresh_token: refresh_token.to_owned(),
+            refresh_expires_in,
+            user: UserBody::from(user),
+        };
+        let [access, refresh] = cookies;
+        Response::json(200, &body)
+            .with_header("Set-Cookie", access)
+            .with_header("Set-Cookie", refresh)
+    }
 }
 
 impl From<LoginError> for ApiError {
@@ -66,8 +104,8 @@ impl From<LoginError> for ApiError {
         (LoginForm = "application/x-www-form-urlencoded"),
     )),
     responses(
-        (status = 200, body = LoginResponse, description = "Also sets the HttpOnly cookie `access_token`",
-            headers(("Set-Cookie" = String, description = "access_token=...; HttpOnly; Secure; SameSite=Lax; Path=/"))),
+        (status = 200, body = LoginResponse, description = "Also sets the HttpOnly cookies `access_token` and `refresh_token`",
+            headers(("Set-Cookie" = String, description = "access_token=...; HttpOnly; Secure; SameSite=Lax; Path=/ and refresh_token=...; HttpOnly; Secure; SameSite=Strict; Path={p}/auth/token"))),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     refuse_foreign_origin(ctx, request)?;
@@ -76,29 +114,36 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     let email = fields.email("email", &email);
     let password = presented_password(&mut fields, &password);
     let (email, password) = fields.finish(|| Some((email?, password?)))?;
-    let client = ClientInfo {
-        user_agent: request.header("user-agent").map(str::to_owned),
-        ip: ctx.client_ip.map(str::to_owned),
-    };
+    let client = client_of(ctx, request);
     // The per-IP limit, the account's lockout and the account lookup in one round trip.
     // A login the IP limit refuses still counts as an attempt on the account's streak.
     let (admitted, attempt) = join(ctx.enforce(&[(&LOGIN_IP, ctx.ip())]), flow::begin(ctx, &email)).await;
     admitted?;
     let logged_in = flow::complete(ctx, attempt?, password, client).await?;
+    Ok(login_response(ctx, logged_in))
+}
+
+/// The login response of a new session (sessions.md §1), whichever route opened it.
+pub fn login_response(ctx: &Ctx<'_>, logged_in: LoggedIn) -> Response {
     ctx.identify(&logged_in.user.id.0);
-    let cookie = format!(
-        "{ACCESS_COOKIE}={}; HttpOnly;{} SameSite=Lax; Path=/; Max-Age={}",
+    LoginResponse::answer(
+        ctx,
         logged_in.access_token,
-        secure(ctx),
-        logged_in.expires_in
-    );
-    let body = LoginResponse {
-        access_token: logged_in.access_token,
-        token_type: "bearer",
-        expires_in: logged_in.expires_in,
-        user: UserBody::from(&logged_in.user),
-    };
-    Ok(Response::json(200, &body).with_header("Set-Cookie", cookie))
+        logged_in.expires_in,
+        logged_in.refresh_token.expose(),
+        logged_in.refresh_expires_in,
+        &logged_in.user,
+    )
+}
+
+/// Who is asking: the User-Agent, `CF-Connecting-IP`, and Cloudflare's country and city.
+pub fn client_of(ctx: &Ctx<'_>, request: &Request) -> ClientInfo {
+    ClientInfo {
+        user_agent: request.header("user-agent").map(str::to_owned),
+        ip: ctx.client_ip.map(str::to_owned),
+        country: request.country.clone(),
+        city: request.city.clone(),
+    }
 }
 
 /// Login CSRF: a page on another site can post the login form with credentials of its
@@ -139,14 +184,6 @@ fn presented_password<'p>(fields: &mut Fields, raw: &'p str) -> Option<&'p str> 
     Some(raw)
 }
 
-fn secure(ctx: &Ctx<'_>) -> &'static str {
-    if ctx.config.cookie_secure {
-        " Secure;"
-    } else {
-        ""
-    }
-}
-
 /// JSON `{email, password}` or the OAuth2 form `username` / `password`.
 fn credentials(request: &Request) -> Result<(String, String), ApiError> {
     if body::media_type(request).as_deref() == Some("application/x-www-form-urlencoded") {
@@ -171,17 +208,40 @@ fn credentials(request: &Request) -> Result<(String, String), ApiError> {
     Ok((json.email, json.password))
 }
 
-#[utoipa::path(post, path = "/balance_hub/auth/logout", tag = "auth", security(("bearer" = []), ("cookie" = [])), responses(
-    (status = 204, description = "Session revoked; cookie cleared"),
+/// The body of a logout; no body is `local`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// `local` ends this session (cookies cleared), `others` every other session of the
+    /// user (this one and its cookies stay), `global` all of them (cookies cleared).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[utoipa::path(post, path = "/balance_hub/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>, content_type = "application/json"), responses(
+    (status = 204, description = "The sessions of the scope are revoked; for `local` and `global` both cookies are cleared"),
 ))]
 pub async fn logout(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     let caller = caller(ctx, request).await?;
-    super::logout::logout(ctx, &caller).await?;
-    let clear = format!(
-        "{ACCESS_COOKIE}=; HttpOnly;{} SameSite=Lax; Path=/; Max-Age=0",
-        secure(ctx)
-    );
-    Ok(Response::empty(204).with_header("Set-Cookie", clear))
+    let input: Option<LogoutRequest> = body::optional_json(request)?;
+    let scope = match input.and_then(|i| i.scope).as_deref() {
+        None | Some("local") => Scope::Local,
+        Some("others") => Scope::Others,
+        Some("global") => Scope::Global,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "scope",
+                format!("{other:?} is not local, others or global"),
+            ))
+        }
+    };
+    super::logout::logout(ctx, &caller, scope).await?;
+    let answer = Response::empty(204);
+    Ok(match scope {
+        Scope::Others => answer,
+        Scope::Local | Scope::Global => answer
+            .with_header("Set-Cookie", cookies::clear_access(ctx))
+            .with_header("Set-Cookie", cookies::clear_refresh(ctx)),
+    })
 }
 
 /// The bearer token, else the `access_token` cookie.
@@ -220,12 +280,19 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
     let caller = caller.map_err(unauthorized)?;
     ctx.identify(&user_id);
     limited?;
+    // `last_seen_at` without a write per request: at most one per session per interval.
+    let now = ctx.clock.now();
+    if caller.last_seen_at.is_none_or(|seen| seen < now - SEEN_EVERY_SECONDS) {
+        Sessions(ctx.db)
+            .touch(&caller.session_id, now, SEEN_EVERY_SECONDS)
+            .await?;
+    }
     Ok(caller)
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(login, logout), components(schemas(LoginResponse)))]
+#[openapi(paths(login, logout), components(schemas(LoginResponse, LogoutRequest)))]
 pub(super) struct Doc;
 
 #[cfg(test)]

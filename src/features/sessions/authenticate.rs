@@ -5,13 +5,19 @@ use super::Sessions;
 use crate::features::users::User;
 use crate::kernel::feature::Ctx;
 use crate::kernel::sql::StoreError;
-use crate::kernel::SessionId;
+use crate::kernel::{SessionId, UnixSeconds};
 
 /// The caller of an authenticated route.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
     pub session_id: SessionId,
+    /// When the session was last recorded as seen (written at most once per interval).
+    pub last_seen_at: Option<UnixSeconds>,
+    /// The session's login, for reauthentication by a recent login.
+    pub logged_in_at: UnixSeconds,
+    /// The factors of that login, first factor first.
+    pub auth_methods: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,14 +43,17 @@ pub async fn claims(ctx: &Ctx<'_>, token: Option<&str>) -> Result<VerifiedToken,
 /// The live session behind checked claims, in one store lookup, so a logout or password
 /// reset takes effect on the very next request.
 pub async fn session(ctx: &Ctx<'_>, claims: VerifiedToken) -> Result<Caller, AuthenticateError> {
-    let user = Sessions(ctx.db)
-        .live_user(&claims.session_id, ctx.clock.now())
+    let live = Sessions(ctx.db)
+        .live(&claims.session_id, ctx.clock.now())
         .await?
-        .filter(|user| user.id == claims.user_id)
+        .filter(|live| live.user.id == claims.user_id)
         .ok_or(AuthenticateError::SessionEnded)?;
     Ok(Caller {
-        user,
+        user: live.user,
         session_id: claims.session_id,
+        last_seen_at: live.last_seen_at,
+        logged_in_at: live.logged_in_at,
+        auth_methods: live.auth_methods,
     })
 }
 

@@ -2,8 +2,10 @@
 
 use futures_util::future::join;
 
+use super::device::Device;
+use super::refresh::{self, RefreshToken};
 use super::tokens::TokenError;
-use super::{Session, Sessions, SessionsSettings, ACCOUNT_LOCKED, LOGIN_ACCOUNT};
+use super::{devices, mails, store, Session, SessionsSettings, ACCOUNT_LOCKED, LOGIN_ACCOUNT};
 use crate::features::users::passwords::{self, HashError};
 use crate::features::users::{User, Users, UsersSettings};
 use crate::kernel::events::AuthEvent;
@@ -19,6 +21,18 @@ use crate::rate_limit::{Gate, LimiterError};
 pub struct ClientInfo {
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// ISO 3166-1 alpha-2, from Cloudflare's `request.cf`.
+    pub country: Option<String>,
+    pub city: Option<String>,
+}
+
+impl ClientInfo {
+    /// The user agent as stored: cut to `MAX_USER_AGENT_CHARS`.
+    pub fn stored_user_agent(&self) -> Option<String> {
+        self.user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect())
+    }
 }
 
 /// Stored user agents are cut to this many characters.
@@ -28,6 +42,8 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 pub struct LoggedIn {
     pub access_token: String,
     pub expires_in: i64,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_in: i64,
     pub user: User,
 }
 
@@ -174,43 +190,67 @@ pub async fn complete(
         Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
         user.password_hash = rehashed;
     }
-    open_session(ctx, user, client, &lockout_key).await
+    open_session(ctx, user, client, &["password"]).await
 }
 
-/// Stores a new session for `user` and signs its token, while the lockout streak ends.
-async fn open_session(
+/// A completed sign-in, by whatever factors (`auth_methods`, first factor first: the
+/// password, or a passkey, a provider, an emailed code, then a second factor): stores a new
+/// session with its first refresh token, records the device (and tells the owner of a new
+/// one), and signs the access token, while the account's lockout streak ends.
+pub async fn open_session(
     ctx: &Ctx<'_>,
     user: User,
     client: ClientInfo,
-    lockout_key: &str,
+    auth_methods: &[&str],
 ) -> Result<LoggedIn, LoginError> {
+    let lockout_key = lockout_key(ctx, &user.email);
     let now = ctx.clock.now();
-    let lifetime = ctx.settings::<SessionsSettings>().access_seconds;
+    let settings = ctx.settings::<SessionsSettings>();
+    let device = Device::of(client.user_agent.as_deref());
     let session = Session {
-        id: SessionId(random_uuid()),
-        user_id: user.id.clone(),
-        created_at: now,
-        expires_at: now + lifetime,
-        user_agent: client
-            .user_agent
-            .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
-        ip: client.ip,
+        user_agent: client.stored_user_agent(),
+        ip: client.ip.clone(),
+        device: device.describe(),
+        country: client.country.clone(),
+        city: client.city.clone(),
+        auth_methods: auth_methods.iter().map(|m| (*m).to_owned()).collect(),
+        ..Session::open(
+            SessionId(random_uuid()),
+            user.id.clone(),
+            now,
+            settings.refresh_seconds,
+            settings.session_max_seconds,
+        )
     };
-    let access_token = super::tokens::issue(ctx, &user.id, &session.id, now, lifetime).await?;
-    let (ended, stored) = join(
-        ctx.limiter.login_succeeded(lockout_key),
-        Sessions(ctx.db).insert(&session),
-    )
-    .await;
-    stored?;
+    let refresh = RefreshToken::first();
+    let key = device.key(client.country.as_deref());
+    let mut statements = vec![
+        store::insert(&session),
+        refresh::insert(&refresh.digest(ctx.digester), &session.id, 0, now),
+    ];
+    statements.extend(devices::check_and_record(
+        &user.id,
+        &key,
+        now,
+        settings.new_device_window_seconds,
+    ));
+    let (ended, stored) = join(ctx.limiter.login_succeeded(&lockout_key), ctx.db.batch(&statements)).await;
+    let results = stored.map_err(StoreError::from)?;
     ended?;
+    if devices::is_new(&results, 2) {
+        ctx.outbox.send(mails::new_sign_in(ctx, &user.email, &session, now));
+    }
+    let expires_in = settings.access_seconds.min(session.expires_at - now);
+    let access_token = super::tokens::issue(ctx, &user.id, &session.id, now, expires_in).await?;
     ctx.emit(AuthEvent::LoginSucceeded {
         user_id: user.id.clone(),
         session_id: session.id.clone(),
     });
     Ok(LoggedIn {
         access_token,
-        expires_in: lifetime,
+        expires_in,
+        refresh_token: refresh,
+        refresh_expires_in: session.expires_at - now,
         user,
     })
 }

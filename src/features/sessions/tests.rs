@@ -2,7 +2,7 @@
 
 use super::authenticate::{authenticate, AuthenticateError};
 use super::login::{login, ClientInfo, LoginError};
-use super::logout::logout;
+use super::logout::{logout, Scope};
 use super::{ACCOUNT_LOCKED, FEATURE};
 use crate::features::users::passwords;
 use crate::features::users::testing::{create_user, PASSWORD};
@@ -83,7 +83,7 @@ fn logout_ends_the_session_for_good() {
     let token = log_in(&world, "ed@example.com", PASSWORD).unwrap().access_token;
     world.with_ctx(|ctx| {
         let caller = pollster::block_on(authenticate(ctx, Some(&token))).unwrap();
-        pollster::block_on(logout(ctx, &caller)).unwrap();
+        pollster::block_on(logout(ctx, &caller, Scope::Local)).unwrap();
         assert!(matches!(
             pollster::block_on(authenticate(ctx, Some(&token))),
             Err(AuthenticateError::SessionEnded)

@@ -4,6 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::features::users;
+use crate::kernel::assets;
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::{ApiError, DEPENDENCY_UNAVAILABLE, INVALID_TOKEN};
 use crate::kernel::web::{Request, Response};
@@ -12,13 +13,8 @@ use crate::observability::metrics::Aggregate;
 /// The prefix the annotations are written with; replaced by `API_PREFIX` when served.
 const ANNOTATED_PREFIX: &str = "/balance_hub";
 
-/// The document generated from the annotations and the registrations, committed as
-/// `openapi.json` (a unit test in `app/` fails while the code and the file differ;
-/// `make openapi` rewrites it) and served as committed, compacted by `build.rs`, so the
-/// generator never ships.
-const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
 /// The title the generator writes; replaced by `APP_NAME` when served.
-const ANNOTATED_TITLE: &str = r#""title":"edge-auth""#;
+const ANNOTATED_TITLE: &str = r#""title": "edge-auth""#;
 const DOCS_PAGE: &str = include_str!("docs.html");
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,18 +134,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[utoipa::path(get, path = "/openapi.json", tag = "system", responses((status = 200, description = "This document", content_type = "application/json")))]
 pub async fn openapi(ctx: &Ctx<'_>, _: &Request) -> Result<Response, ApiError> {
-    Ok(Response::new(200, "application/json", document(ctx)))
+    let committed = ctx.assets.read(assets::OPENAPI).await?;
+    let committed = String::from_utf8(committed).map_err(ApiError::internal_cause)?;
+    Ok(Response::new(200, "application/json", document(ctx, &committed)))
 }
 
-/// The document as served: paths under the configured prefix, titled `APP_NAME` (the
-/// version is the crate's, as generated). Text replacement, not a parse: in the compact
-/// document a quote followed by the prefix only ever starts a path.
-fn document(ctx: &Ctx<'_>) -> Vec<u8> {
+/// The document as served: the one generated from the annotations and the registrations,
+/// committed as `openapi.json` (a unit test in `app/` fails while the code and the file
+/// differ; `make openapi` rewrites it) and deployed as a static asset, so neither the
+/// generator nor the document is in the bundle; its paths under the configured prefix,
+/// titled `APP_NAME` (the version is the crate's, as generated). Text replacement, not a
+/// parse: a quote followed by the prefix only ever starts a path.
+fn document(ctx: &Ctx<'_>, committed: &str) -> Vec<u8> {
     let title = format!(
-        r#""title":{}"#,
+        r#""title": {}"#,
         serde_json::to_string(&ctx.config.app_name).expect("a string serialises")
     );
-    OPENAPI
+    committed
         .replacen(ANNOTATED_TITLE, &title, 1)
         .replace(
             &format!("\"{ANNOTATED_PREFIX}/"),

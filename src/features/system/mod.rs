@@ -15,7 +15,7 @@ pub const FEATURE: Feature = Feature {
         Route::new("GET", "/metrics", handler!(api::metrics), 200)
             .auth(Auth::MetricsToken)
             .storage(),
-        Route::new("GET", "/openapi.json", handler!(api::openapi), 200),
+        Route::new("GET", "/openapi.json", handler!(api::openapi), 200).storage(),
         Route::new("GET", "/docs", handler!(api::docs), 200),
     ],
     limits: &[],

@@ -19,6 +19,13 @@ pub struct User {
     pub updated_at: UnixSeconds,
 }
 
+impl User {
+    /// Whether the account has a password (not one signed up by a passkey or a provider).
+    pub fn has_password(&self) -> bool {
+        !self.password_hash.is_empty()
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -39,6 +46,14 @@ pub struct UserBody {
     /// RFC 3339, UTC.
     #[schema(example = "2026-11-24T03:00:00Z")]
     pub created_at: String,
+    /// Role names; always holds `user`.
+    #[schema(example = json!(["user"]))]
+    pub roles: Vec<String>,
+    /// Whether a TOTP second factor is confirmed.
+    pub mfa_enabled: bool,
+    /// The credentials the account holds, of `password`, `passkey`, `google`, `github`, `microsoft`.
+    #[schema(example = json!(["password"]))]
+    pub sign_in_methods: Vec<String>,
 }
 
 impl From<&User> for UserBody {
@@ -49,6 +64,10 @@ impl From<&User> for UserBody {
             full_name: user.full_name.clone(),
             email_verified: user.email_verified,
             created_at: rfc3339(user.created_at),
+            // No other role, second factor or credential exists yet; their features add theirs.
+            roles: vec!["user".to_owned()],
+            mfa_enabled: false,
+            sign_in_methods: user.has_password().then(|| "password".to_owned()).into_iter().collect(),
         }
     }
 }

@@ -36,6 +36,15 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
     parse_json_bytes(&request.body)
 }
 
+/// A JSON body that may be left out: no body at all is `None`; anything sent is parsed
+/// like `json` (so a wrong content type is still a 415).
+pub fn optional_json<T: DeserializeOwned>(request: &Request) -> Result<Option<T>, ApiError> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    json(request).map(Some)
+}
+
 pub fn unsupported_media_type(accepted: &str) -> ApiError {
     ApiError::new(&UNSUPPORTED_MEDIA_TYPE, format!("send the body as {accepted}"))
 }

@@ -12,6 +12,9 @@ pub struct Request {
     pub oversized: bool,
     /// `scheme://host[:port]` of the URL the request was sent to.
     pub origin: String,
+    /// Where Cloudflare places the client (`request.cf`): ISO 3166-1 alpha-2, and city.
+    pub country: Option<String>,
+    pub city: Option<String>,
 }
 
 impl Request {
@@ -23,6 +26,8 @@ impl Request {
             body: Vec::new(),
             oversized: false,
             origin: "http://localhost".to_owned(),
+            country: None,
+            city: None,
         }
     }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::email::EmailAddress;
-use super::password::{InvalidPassword, Password};
+use super::password::{CommonPasswords, InvalidPassword, Password};
 use super::problem::{ApiError, FieldError};
 
 impl ApiError {
@@ -66,8 +66,8 @@ impl Fields {
             .ok()
     }
 
-    pub fn password(&mut self, field: &str, raw: &str) -> Option<Password> {
-        Password::parse(raw)
+    pub fn password(&mut self, field: &str, raw: &str, common: &CommonPasswords) -> Option<Password> {
+        Password::parse(raw, common)
             .map_err(|e| {
                 self.too_common |= e == InvalidPassword::TooCommon;
                 self.push(field, e.to_string());
@@ -102,11 +102,11 @@ mod tests {
     #[test]
     fn a_common_password_is_its_own_code() {
         let mut fields = Fields::default();
-        fields.password("password", "password");
+        fields.password("password", "password", crate::kernel::testing::common_passwords());
         let error = fields.finish(|| Some(())).unwrap_err();
         assert_eq!(error.problem.code, "password_too_common");
         let mut fields = Fields::default();
-        fields.password("password", "short");
+        fields.password("password", "short", crate::kernel::testing::common_passwords());
         assert_eq!(fields.finish(|| Some(())).unwrap_err().problem.code, "validation_error");
     }
 }

@@ -36,6 +36,8 @@ pub struct TestApp {
     pub sentry: FakeSentry,
     pub database: Database,
     pub log_file: PathBuf,
+    /// The instance's `SECRET_KEY` (for tests that forge what only the key holder can make).
+    pub secret_key: String,
     agent: ureq::Agent,
     /// Requests share it; direct database access takes it alone (local D1 is one SQLite
     /// file: a second writer would meet SQLITE_BUSY), and so does stopping the database.
@@ -139,6 +141,7 @@ impl TestApp {
         sentry: FakeSentry,
         database: Database,
         log_file: PathBuf,
+        secret_key: String,
     ) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
         Self {
@@ -147,6 +150,7 @@ impl TestApp {
             sentry,
             database,
             log_file,
+            secret_key,
             agent,
             gate: RwLock::new(()),
         }
@@ -198,6 +202,43 @@ impl TestApp {
             Err(e) => panic!("{method} {path} failed: {e}"),
         };
         answer_of(response)
+    }
+
+    /// Sends a request with no `User-Agent` header at all (ureq always names itself), over
+    /// a plain HTTP/1.1 connection closed after the answer.
+    pub fn request_without_user_agent(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
+        use std::io::{Read, Write};
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        let host = self.address.trim_start_matches("http://");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("cf-connecting-ip"))
+        {
+            head.push_str(&format!("CF-Connecting-IP: {}\r\n", unique_ip()));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut stream = std::net::TcpStream::connect(host).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        stream
+            .read_to_end(&mut raw)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        raw_answer(&raw)
     }
 
     /// Sends `body` with `Transfer-Encoding: chunked` (no `Content-Length`).
@@ -413,8 +454,11 @@ impl TestApp {
 
 fn answer_of(response: ureq::Response) -> Answer {
     let status = response.status();
-    let headers = response
-        .headers_names()
+    // `headers_names` names a repeated header once per line: each name once, all its values.
+    let mut names = response.headers_names();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.clone()));
+    let headers = names
         .into_iter()
         .flat_map(|name| {
             response
@@ -428,6 +472,51 @@ fn answer_of(response: ureq::Response) -> Answer {
         status,
         headers,
         body: response.into_string().unwrap_or_default(),
+    }
+}
+
+/// An HTTP/1.1 answer read off the wire: status line, headers, and the body (chunked or not).
+fn raw_answer(raw: &[u8]) -> Answer {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of headers in {}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let mut rest = &raw[split + 4..];
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    let body = if chunked {
+        let mut body = Vec::new();
+        loop {
+            let end = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+            let size_line = String::from_utf8_lossy(&rest[..end]);
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap().trim(), 16).expect("a chunk size");
+            rest = &rest[end + 2..];
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+        body
+    } else {
+        rest.to_vec()
+    };
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
     }
 }
 

@@ -43,6 +43,16 @@ pub fn wrangler(state_dir: &Path) -> Command {
     command
 }
 
+/// The project's Node (`.tools/node` when setup installed one, else the system's), run
+/// from the project root so scripts find the npm packages (`jose`).
+pub fn node() -> Command {
+    let root = root();
+    let local = root.join(".tools/node/bin/node");
+    let mut command = Command::new(if local.exists() { local } else { PathBuf::from("node") });
+    command.current_dir(&root);
+    command
+}
+
 /// Which database this run uses: `E2E_BACKEND=d1` (default) or `postgres`.
 pub fn backend() -> &'static str {
     match std::env::var("E2E_BACKEND").as_deref() {
@@ -200,12 +210,18 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
         },
     };
 
+    let secret_key = vars
+        .iter()
+        .find(|(name, _)| *name == "SECRET_KEY")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
     let app = TestApp::new(
         format!("http://127.0.0.1:{port}"),
         sendgrid,
         sentry,
         database,
         log_file.clone(),
+        secret_key,
     );
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {

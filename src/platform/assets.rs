@@ -1,0 +1,38 @@
+//! The deployment's static assets through the `ASSETS` binding (`[assets] binding` in
+//! wrangler.toml): a request to the asset server of this deployment, no network.
+
+use async_trait::async_trait;
+use worker::{Env, Fetcher};
+
+use crate::kernel::assets::{AssetError, Assets};
+
+pub struct StaticAssets(Option<Fetcher>);
+
+impl StaticAssets {
+    pub fn new(env: &Env) -> Self {
+        Self(env.assets("ASSETS").ok())
+    }
+}
+
+#[async_trait(?Send)]
+impl Assets for StaticAssets {
+    async fn read(&self, path: &str) -> Result<Vec<u8>, AssetError> {
+        let fail = |reason: String| AssetError {
+            path: path.to_owned(),
+            reason,
+        };
+        let fetcher = self
+            .0
+            .as_ref()
+            .ok_or_else(|| fail("binding ASSETS is missing".to_owned()))?;
+        // The host is ignored by the asset server; only the path names the file.
+        let mut response = fetcher
+            .fetch(format!("https://assets.internal{path}"), None)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        match response.status_code() {
+            200 => response.bytes().await.map_err(|e| fail(e.to_string())),
+            status => Err(fail(format!("the asset server answered {status}"))),
+        }
+    }
+}
