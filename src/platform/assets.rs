@@ -1,16 +1,26 @@
 //! The deployment's static assets through the `ASSETS` binding (`[assets] binding` in
 //! wrangler.toml): a request to the asset server of this deployment, no network.
 
+use std::cell::OnceCell;
+
 use async_trait::async_trait;
 use worker::{Env, Fetcher};
 
 use crate::kernel::assets::{AssetError, Assets};
 
-pub struct StaticAssets(Option<Fetcher>);
+pub struct StaticAssets {
+    env: Env,
+    /// The binding, looked up at the first read: the isolate reads its assets once, so most
+    /// requests never ask the environment for it.
+    fetcher: OnceCell<Option<Fetcher>>,
+}
 
 impl StaticAssets {
     pub fn new(env: &Env) -> Self {
-        Self(env.assets("ASSETS").ok())
+        Self {
+            env: env.clone(),
+            fetcher: OnceCell::new(),
+        }
     }
 }
 
@@ -22,7 +32,8 @@ impl Assets for StaticAssets {
             reason,
         };
         let fetcher = self
-            .0
+            .fetcher
+            .get_or_init(|| self.env.assets("ASSETS").ok())
             .as_ref()
             .ok_or_else(|| fail("binding ASSETS is missing".to_owned()))?;
         // The host is ignored by the asset server; only the path names the file.
