@@ -52,6 +52,8 @@ fn overrides(cost: u32) -> Vec<(&'static str, String)> {
     vars.push(("LOCKOUT_FREE_ATTEMPTS", "1000000000".to_owned()));
     vars.push(("BCRYPT_COST", cost.to_string()));
     vars.push(("FAULT_INJECTION", "false".to_owned()));
+    // As deployed: production's default (the end-to-end configuration would log every answer).
+    vars.push(("LOG_REQUESTS", compare::DEPLOYED_LOG_REQUESTS.to_owned()));
     vars
 }
 
@@ -78,7 +80,7 @@ fn time_login((app, email): (&TestApp, &str)) -> f64 {
 /// its last storage answer: all of its storage round trips, plus whatever it computed
 /// between them (for a login, the password hash).
 fn worker_clock_totals(app: &TestApp) -> std::collections::HashMap<String, (f64, f64)> {
-    std::thread::sleep(Duration::from_millis(1500)); // the isolate flushes metrics every 500 ms
+    std::thread::sleep(Duration::from_millis(2500)); // the isolate flushes metrics every second
     let auth = format!("Bearer {}", harness::METRICS_TOKEN);
     let answer = app.request("GET", "/metrics", &[("Authorization", auth.as_str())], None);
     assert_eq!(answer.status, 200, "{}", answer.body);

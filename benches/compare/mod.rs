@@ -6,8 +6,8 @@ mod peer;
 
 use serde_json::{json, Value};
 
-use crate::harness::{self, unique_email, worker, PASSWORD};
-use crate::wrk::{run_wrk, Load, Scenario};
+use crate::harness::{self, unique_email, worker, TestApp, PASSWORD};
+use crate::wrk::{combine, run_wrk, Load, Scenario};
 
 /// The parameters: wrk, 16 connections kept alive, 15 s per test.
 pub const THREADS: u32 = 2;
@@ -47,11 +47,56 @@ fn scenario(
     }
 }
 
-/// Runs the four pairs; `overrides` are our Worker's variables (limits lifted, the bcrypt
-/// cost). Answers the `peer_comparison` section of bench-results/latest.json.
+/// A number from the environment, or `default`.
+fn env_number(name: &str, default: u32) -> u32 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What `LOG_REQUESTS` is where the Worker is deployed (`ENVIRONMENT=production`'s
+/// default): the comparison runs ours as deployed; a probe shows the cost of `all`.
+pub const DEPLOYED_LOG_REQUESTS: &str = "errors";
+
+/// Runs the four pairs (`BENCH_ROUTES=cheapest,who-am-I,login,register` picks some),
+/// `BENCH_ROUNDS` times (default 1; each round loads ours, then the peer, route by route),
+/// `BENCH_SECONDS` each (default 15). Beside them, in each round, the cheapest route on a
+/// second instance of ours with `LOG_REQUESTS=all`; and after the loads, when login or
+/// register is asked, the hash split (`hash_split`) against a third at cost + 1.
+/// `overrides` are our Worker's variables (limits lifted, the bcrypt cost). Answers the
+/// `peer_comparison` section of bench-results/latest.json.
+/// Without the peer's packages (no npm registry when `make bench` installed them) the
+/// section says the comparison was skipped, and why.
 pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
-    let (ours_guard, app) = worker::start_worker_with(overrides);
+    if let Err(reason) = peer::installed_version() {
+        return json!({ "skipped": reason, "failed_checks": [] });
+    }
+    let rounds = env_number("BENCH_ROUNDS", 1).max(1);
+    let seconds = env_number("BENCH_SECONDS", SECONDS).max(1);
+    let selected = std::env::var("BENCH_ROUTES").ok();
+    let wanted = |route: &str| {
+        selected
+            .as_deref()
+            .is_none_or(|s| s.split(',').any(|r| r.trim() == route))
+    };
+    let with = |extra: &[(&'static str, String)]| -> Vec<(&str, String)> {
+        let mut vars: Vec<(&str, String)> = overrides.to_vec();
+        vars.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        vars.extend(extra.iter().cloned());
+        vars
+    };
+    let deployed = with(&[("LOG_REQUESTS", DEPLOYED_LOG_REQUESTS.to_owned())]);
+    let (ours_guard, app) = worker::start_worker_with(&deployed);
     let ours_pgid = ours_guard.child.id();
+    let hashing = wanted("login") || wanted("register");
+    let next = hashing.then(|| {
+        let vars = with(&[
+            ("LOG_REQUESTS", DEPLOYED_LOG_REQUESTS.to_owned()),
+            ("BCRYPT_COST", (bcrypt_cost + 1).to_string()),
+        ]);
+        let (guard, next_app) = worker::start_worker_with(&vars);
+        let email = next_app.verified_user("compare-cost");
+        (guard, next_app, email)
+    });
+    let all_logs = wanted("cheapest").then(|| worker::start_worker_with(&with(&[("LOG_REQUESTS", "all".to_owned())])));
     let peer = peer::start();
     let peer_pgid = peer.child.id();
 
@@ -80,6 +125,12 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
         assert_eq!(app.get_with_token(&me, &token).status, 200);
         assert_eq!(app.login(&email, PASSWORD).status, 200);
         assert_eq!(app.register(&unique_email("compare-warm"), PASSWORD).status, 201);
+        if let Some((_, next_app, next_email)) = &next {
+            assert_eq!(next_app.login(next_email, PASSWORD).status, 200);
+        }
+        if let Some((_, logging)) = &all_logs {
+            assert_eq!(logging.get("/").status, 200);
+        }
         assert_eq!(peer.request("GET", "/healthz", None, None).0, 200);
         assert_eq!(peer.request("GET", "/api/auth/get-session", Some(&cookie), None).0, 200);
         assert_eq!(peer.sign_in(&peer_email, PASSWORD).0, 200);
@@ -157,29 +208,55 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             ),
         },
     ];
+    let pairs: Vec<&Pair> = pairs.iter().filter(|p| wanted(p.route)).collect();
+    let logged_root = scenario("GET / with LOG_REQUESTS=all", "GET", "/", "plain", 200, vec![]);
     let load = Load {
         threads: THREADS,
         connections: CONNECTIONS,
-        seconds: SECONDS,
+        seconds,
         max_per_thread: MAX_PER_THREAD,
         timeout_seconds: TIMEOUT_SECONDS,
     };
+    let mut runs: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    let mut record = |key: String, result: Value| runs.entry(key).or_default().push(result);
+    for _ in 0..rounds {
+        for pair in &pairs {
+            record(
+                format!("{}/ours", pair.route),
+                run_wrk(&app.address, ours_pgid, &load, &pair.ours),
+            );
+            record(
+                format!("{}/peer", pair.route),
+                run_wrk(&peer.address, peer_pgid, &load, &pair.peer),
+            );
+            if pair.route == "cheapest" {
+                if let Some((guard, logging)) = &all_logs {
+                    let result = run_wrk(&logging.address, guard.child.id(), &load, &logged_root);
+                    record("cheapest/all-logs".to_owned(), result);
+                }
+            }
+        }
+    }
+    let combined: std::collections::BTreeMap<String, Value> = runs
+        .iter()
+        .map(|(key, results)| (key.clone(), combine(results)))
+        .collect();
     let mut failed = Vec::new();
+    for (key, result) in &combined {
+        let (requests, errors) = (number(result, "requests"), number(result, "errors"));
+        if requests - errors <= 0.0 || errors > requests * MAX_ERROR_SHARE {
+            failed.push(format!(
+                "{key} {}: {errors} of {requests} answers were not {} (statuses {})",
+                result["scenario"], result["expected_status"], result["statuses"]
+            ));
+        }
+    }
     let routes: Vec<Value> = pairs
         .iter()
         .map(|pair| {
-            let ours = run_wrk(&app.address, ours_pgid, &load, &pair.ours);
-            let theirs = run_wrk(&peer.address, peer_pgid, &load, &pair.peer);
-            for (server, result) in [("edge-auth", &ours), ("better-auth", &theirs)] {
-                let (requests, errors) = (number(result, "requests"), number(result, "errors"));
-                if requests - errors <= 0.0 || errors > requests * MAX_ERROR_SHARE {
-                    failed.push(format!(
-                        "{server} {}: {errors} of {requests} answers were not {} (statuses {})",
-                        result["scenario"], result["expected_status"], result["statuses"]
-                    ));
-                }
-            }
-            let ratio = |key: &str| number(&ours, key) / number(&theirs, key);
+            let ours = &combined[&format!("{}/ours", pair.route)];
+            let theirs = &combined[&format!("{}/peer", pair.route)];
+            let ratio = |key: &str| number(ours, key) / number(theirs, key);
             json!({
                 "route": pair.route,
                 "ours": ours,
@@ -192,6 +269,14 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             })
         })
         .collect();
+    let split = next.as_ref().map(|(guard, next_app, next_email)| {
+        hash_split(&app, ours_pgid, &email, (next_app, guard.child.id(), next_email))
+    });
+    let probes = json!({
+        "cheapest_with_all_logs": combined.get("cheapest/all-logs"),
+        "hash_split": split,
+    });
+    let goals = goals(&routes, &probes);
     if !failed.is_empty() {
         let log = peer.log();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
@@ -201,12 +286,15 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
         }
     }
     drop(peer);
+    drop(next);
+    drop(all_logs);
     drop(ours_guard);
     json!({
         "threads": THREADS,
         "connections": CONNECTIONS,
-        "seconds_per_test": SECONDS,
-        "ours": { "bcrypt_cost": bcrypt_cost, "limits": "lifted" },
+        "seconds_per_test": seconds,
+        "rounds": rounds,
+        "ours": { "bcrypt_cost": bcrypt_cost, "limits": "lifted", "log_requests": DEPLOYED_LOG_REQUESTS },
         "peer": {
             "library": "better-auth",
             "version": peer::better_auth_version(),
@@ -217,8 +305,115 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             "config": peer::CONFIG,
         },
         "routes": routes,
+        "probes": probes,
+        "goals": goals,
         "failed_checks": failed,
     })
+}
+
+/// Sequential requests per kind in the hash split, in chunks that alternate between kinds
+/// so that drift in the machine's speed hits all alike.
+const SPLIT_CHUNKS: usize = 4;
+const SPLIT_CHUNK: usize = 5;
+
+/// CPU of `n` sequential requests (one connection, nothing queued) on the server of process
+/// group `pgid`, read before and after: (workerd ms, all ms).
+fn sequential_cpu(pgid: u32, n: usize, send: impl Fn(usize)) -> (f64, f64) {
+    let before = crate::wrk::group_cpu_ms(pgid);
+    (0..n).for_each(send);
+    std::thread::sleep(std::time::Duration::from_millis(300)); // deferred work: mail, metrics
+    let after = crate::wrk::group_cpu_ms(pgid);
+    (after.0 - before.0, after.1 - before.1)
+}
+
+/// The hash's own CPU and what the rest of a login and a registration costs, sequentially:
+/// logins on ours at the bench's cost and on a second instance at cost + 1 (a hash at one
+/// more is exactly two at cost, so their difference is one hash), and registrations at
+/// cost, in alternating chunks. No request is in flight when the CPU is read, so none is
+/// counted half (as a load's last ones are); "all" also holds Wrangler's idle Node (about
+/// 20 ms a second here), which makes the slower requests look dearer.
+fn hash_split(app: &TestApp, pgid: u32, email: &str, next: (&TestApp, u32, &String)) -> Value {
+    let (next_app, next_pgid, next_email) = next;
+    let mut totals = [(0.0, 0.0); 3];
+    let add = |total: &mut (f64, f64), (w, a): (f64, f64)| {
+        total.0 += w;
+        total.1 += a;
+    };
+    for _ in 0..SPLIT_CHUNKS {
+        add(
+            &mut totals[0],
+            sequential_cpu(pgid, SPLIT_CHUNK, |_| {
+                assert_eq!(app.login(email, PASSWORD).status, 200);
+            }),
+        );
+        add(
+            &mut totals[1],
+            sequential_cpu(next_pgid, SPLIT_CHUNK, |_| {
+                assert_eq!(next_app.login(next_email, PASSWORD).status, 200);
+            }),
+        );
+        add(
+            &mut totals[2],
+            sequential_cpu(pgid, SPLIT_CHUNK, |_| {
+                assert_eq!(app.register(&unique_email("compare-split"), PASSWORD).status, 201);
+            }),
+        );
+    }
+    let n = (SPLIT_CHUNKS * SPLIT_CHUNK) as f64;
+    let per = |(w, a): (f64, f64)| json!({ "workerd_cpu_ms_per_request": w / n, "cpu_ms_per_request": a / n });
+    json!({
+        "requests_per_kind": n,
+        "login_at_cost": per(totals[0]),
+        "login_at_cost_plus_one": per(totals[1]),
+        "register_at_cost": per(totals[2]),
+    })
+}
+
+/// The goals, each from figures of this run (CPU of the whole server, Wrangler's
+/// Node included, per request): the cheapest route at most the peer's; who-am-I's CPU
+/// beyond the cheapest route at most half of the peer's; login at most the hash + 5 ms and
+/// register at most the hash + 10 ms, the hash being the CPU a login at cost + 1 costs
+/// beyond one at cost.
+fn goals(routes: &[Value], probes: &Value) -> Value {
+    let cpu = |route: &str, side: &str, key: &str| {
+        routes
+            .iter()
+            .find(|r| r["route"] == route)
+            .map(|r| number(&r[side], key))
+    };
+    let mut goals = Vec::new();
+    for key in ["cpu_ms_per_request", "workerd_cpu_ms_per_request"] {
+        let scope = if key == "cpu_ms_per_request" { "all" } else { "workerd" };
+        if let (Some(ours), Some(theirs)) = (cpu("cheapest", "ours", key), cpu("cheapest", "peer", key)) {
+            goals.push(json!({ "goal": "cheapest route CPU <= better-auth's", "cpu": scope,
+                "ours_ms": ours, "limit_ms": theirs, "met": ours <= theirs }));
+        }
+        if let (Some(me), Some(root), Some(peer_me), Some(peer_root)) = (
+            cpu("who-am-I", "ours", key),
+            cpu("cheapest", "ours", key),
+            cpu("who-am-I", "peer", key),
+            cpu("cheapest", "peer", key),
+        ) {
+            let (ours, limit) = (me - root, (peer_me - peer_root) / 2.0);
+            goals.push(
+                json!({ "goal": "who-am-I CPU beyond the cheapest route <= half of better-auth's", "cpu": scope,
+                "ours_ms": ours, "limit_ms": limit, "met": ours <= limit }),
+            );
+        }
+        let split = &probes["hash_split"];
+        if split.is_object() {
+            let at = |kind: &str| number(&split[kind], key);
+            let hash = at("login_at_cost_plus_one") - at("login_at_cost");
+            for (route, kind, slack) in [("login", "login_at_cost", 5.0), ("register", "register_at_cost", 10.0)] {
+                let ours = at(kind);
+                goals.push(
+                    json!({ "goal": format!("{route} CPU <= bcrypt + {slack} ms (sequential)"), "cpu": scope,
+                    "bcrypt_ms": hash, "ours_ms": ours, "limit_ms": hash + slack, "met": ours <= hash + slack }),
+                );
+            }
+        }
+    }
+    json!(goals)
 }
 
 fn number(result: &Value, key: &str) -> f64 {
@@ -226,14 +421,19 @@ fn number(result: &Value, key: &str) -> f64 {
 }
 
 pub fn print_table(section: &Value) {
+    if let Some(reason) = section["skipped"].as_str() {
+        println!("\npeer comparison skipped: {reason}");
+        return;
+    }
     println!(
-        "\npeer comparison: edge-auth (bcrypt cost {}) vs better-auth {} (scrypt), one after the other,",
+        "\npeer comparison: edge-auth (bcrypt cost {}, LOG_REQUESTS={}) vs better-auth {} (scrypt), one after the other,",
         section["ours"]["bcrypt_cost"],
+        section["ours"]["log_requests"].as_str().unwrap_or("?"),
         section["peer"]["version"].as_str().unwrap_or("?")
     );
     println!(
-        "wrk -t{} -c{} -d{}s keep-alive each; CPU ms per request of the server's wrangler dev process group",
-        section["threads"], section["connections"], section["seconds_per_test"]
+        "wrk -t{} -c{} -d{}s keep-alive each, {} round(s); CPU ms per request of the server's wrangler dev process group",
+        section["threads"], section["connections"], section["seconds_per_test"], section["rounds"]
     );
     println!(
         "{:<10} {:<30} {:>8} {:>8} {:>9} {:>7} {:>12} {:>10}",
@@ -269,6 +469,49 @@ pub fn print_table(section: &Value) {
             "",
             number(ratio, "workerd_cpu_ms_per_request"),
             number(ratio, "cpu_ms_per_request"),
+        );
+    }
+    let probes = &section["probes"];
+    let r = &probes["cheapest_with_all_logs"];
+    if r.is_object() {
+        println!(
+            "probe: ours, cheapest route with LOG_REQUESTS=all (the default outside production): {:.1} req/s, workerd {:.2} ms, all {:.2} ms per request",
+            number(r, "rps"),
+            number(r, "workerd_cpu_ms_per_request"),
+            number(r, "cpu_ms_per_request")
+        );
+    }
+    let split = &probes["hash_split"];
+    if split.is_object() {
+        println!(
+            "probe: sequential, {} requests each, in alternating chunks (CPU ms per request, workerd / all):",
+            split["requests_per_kind"]
+        );
+        for (kind, label) in [
+            ("login_at_cost", "login at the bench's bcrypt cost"),
+            ("login_at_cost_plus_one", "login at cost + 1 (a second instance)"),
+            ("register_at_cost", "register at the bench's cost"),
+        ] {
+            println!(
+                "  {label:<40} {:>8.2} {:>8.2}",
+                number(&split[kind], "workerd_cpu_ms_per_request"),
+                number(&split[kind], "cpu_ms_per_request")
+            );
+        }
+    }
+    println!("\ngoals (CPU per request, this run):");
+    for goal in section["goals"].as_array().into_iter().flatten() {
+        let bcrypt = goal["bcrypt_ms"]
+            .as_f64()
+            .map(|b| format!(" (bcrypt {b:.2} ms)"))
+            .unwrap_or_default();
+        println!(
+            "  {:<3} {:<66} {:<8} ours {:>8.2} ms, limit {:>8.2} ms{bcrypt}",
+            if goal["met"] == true { "MET" } else { "NOT" },
+            goal["goal"].as_str().unwrap_or(""),
+            goal["cpu"].as_str().unwrap_or(""),
+            number(goal, "ours_ms"),
+            number(goal, "limit_ms"),
         );
     }
     for failure in section["failed_checks"].as_array().unwrap() {

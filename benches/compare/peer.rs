@@ -41,17 +41,25 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The better-auth version installed in bench/peer/node_modules (the lock file pins it).
-pub fn better_auth_version() -> String {
+/// The better-auth version installed in bench/peer/node_modules (the lock file pins it), or
+/// why there is none (bench/peer/install.sh could not reach npm: the comparison is skipped).
+pub fn installed_version() -> Result<String, String> {
     let manifest = worker::root().join("bench/peer/node_modules/better-auth/package.json");
-    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|_| {
-        panic!(
-            "{} is missing: run `bash bench/peer/install.sh` (make bench does)",
+    let text = std::fs::read_to_string(&manifest).map_err(|_| {
+        format!(
+            "{} is missing: run `bash bench/peer/install.sh` (make bench does; it needs the npm registry)",
             manifest.display()
         )
-    });
-    let manifest: Value = serde_json::from_str(&text).unwrap();
-    manifest["version"].as_str().unwrap().to_owned()
+    })?;
+    let manifest: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    manifest["version"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "better-auth's package.json has no version".to_owned())
+}
+
+pub fn better_auth_version() -> String {
+    installed_version().unwrap_or_else(|reason| panic!("{reason}"))
 }
 
 /// Applies the peer's migrations to a fresh local D1 and starts `wrangler dev` on it.

@@ -115,7 +115,42 @@ pub fn run_wrk(address: &str, pgid: u32, load: &Load, scenario: &Scenario) -> Va
         "errors": requests - ok + raw["socket_errors"].as_f64().unwrap(),
         "expected_status": scenario.expected,
         "statuses": raw["statuses"],
+        "seconds": seconds,
+        "workerd_cpu_ms": workerd_ms,
+        "cpu_ms": all_ms,
         "workerd_cpu_ms_per_request": workerd_ms / requests.max(1.0),
         "cpu_ms_per_request": all_ms / requests.max(1.0),
+    })
+}
+
+/// Several loads of one scenario as one: requests, errors and CPU added up, req/s over the
+/// time they took together, p50 the median of theirs; `rounds` keeps each one.
+pub fn combine(runs: &[Value]) -> Value {
+    let sum = |key: &str| runs.iter().map(|r| r[key].as_f64().unwrap_or(0.0)).sum::<f64>();
+    let (requests, seconds) = (sum("requests"), sum("seconds"));
+    let (workerd_ms, all_ms) = (sum("workerd_cpu_ms"), sum("cpu_ms"));
+    let mut p50s: Vec<f64> = runs.iter().filter_map(|r| r["p50_ms"].as_f64()).collect();
+    p50s.sort_by(f64::total_cmp);
+    let mut statuses = serde_json::Map::new();
+    for run in runs {
+        for (status, n) in run["statuses"].as_object().into_iter().flatten() {
+            let total = statuses.get(status).and_then(Value::as_f64).unwrap_or(0.0) + n.as_f64().unwrap_or(0.0);
+            statuses.insert(status.clone(), json!(total));
+        }
+    }
+    json!({
+        "scenario": runs[0]["scenario"],
+        "expected_status": runs[0]["expected_status"],
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds.max(1e-9),
+        "p50_ms": p50s.get(p50s.len() / 2).copied().unwrap_or(f64::NAN),
+        "errors": sum("errors"),
+        "statuses": statuses,
+        "workerd_cpu_ms": workerd_ms,
+        "cpu_ms": all_ms,
+        "workerd_cpu_ms_per_request": workerd_ms / requests.max(1.0),
+        "cpu_ms_per_request": all_ms / requests.max(1.0),
+        "rounds": runs,
     })
 }
