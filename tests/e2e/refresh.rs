@@ -735,16 +735,12 @@ pub fn twenty_concurrent_refreshes_agree_on_one_token() {
     refresh(app, &first.refresh).assert_problem(401, "refresh_token_reused");
 }
 
-/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). Rules 5 and 6 together: a
-/// stolen token two rotations old, replayed ten times at once, ends the session once.
-/// Rules 3–5 are one atomic step per session, so the first replay ends it (401
-/// `refresh_token_reused`) and every other meets an ended session (401
-/// `invalid_refresh_token`): one `refresh_token_reused` answer and one mail to the owner.
-/// The Worker decides "reused" in the rotation batch but revokes the session (and mails)
-/// in a statement of its own afterwards, so concurrent replays all see a live session:
-/// on Postgres every replay answers `refresh_token_reused` and mails the owner (ten mails);
-/// on D1 it happens when the replays interleave.
-fn known_bug_concurrent_replays_of_an_old_token_end_the_session_once() {
+/// Rules 5 and 6 together: a stolen token two rotations old, replayed ten times at once,
+/// ends the session once: the replay whose statement ended it answers 401
+/// `refresh_token_reused`, every other meets an ended session (401
+/// `invalid_refresh_token`), and the owner gets one mail. (Each replay used to end the
+/// session and mail on its own: ten mails on Postgres.)
+pub fn concurrent_replays_of_an_old_token_end_the_session_once() {
     let app = spawn_app();
     let email = app.verified_user("refresh-replays");
     let a = login(app, &email);
@@ -988,11 +984,9 @@ pub fn the_refreshes_of_one_session_are_limited() {
     assert_login_response(&refresh(app, &calm.refresh));
 }
 
-/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). sessions.md §1: duration
-/// variables accept decimals; `REFRESH_REUSE_INTERVAL_SECONDS` is one (§2's table of
-/// lifetimes). The Worker reads it as a whole number, so `1.5` is a configuration error and
-/// every request answers 500.
-fn known_bug_a_decimal_reuse_interval_is_accepted() {
+/// sessions.md §1: duration variables accept decimals; `REFRESH_REUSE_INTERVAL_SECONDS` is
+/// one (§2's table of lifetimes), so `1.5` starts a healthy Worker whose window works.
+pub fn a_decimal_reuse_interval_is_accepted() {
     let app = spawn_isolated_app_with(
         "refresh-decimal-window",
         &[("REFRESH_REUSE_INTERVAL_SECONDS", "1.5")],
@@ -1424,7 +1418,7 @@ pub fn the_openapi_document_describes_refresh_and_sessions() {
 }
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    let mut trials = crate::trials![
+    crate::trials![
         // The short instance's tests first: they wait, and start its Worker early.
         a_session_ends_at_its_absolute_lifetime,
         an_idle_session_refuses_its_refresh_token,
@@ -1449,14 +1443,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_device_unseen_for_the_window_is_new_again,
         only_login_and_refresh_answers_carry_a_refresh_token,
         the_openapi_document_describes_refresh_and_sessions,
-    ];
-    // Tests of bugs the Worker has today (see each one's comment): they fail until fixed, so
-    // they run only when asked for.
-    if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
-        trials.extend(crate::trials![
-            known_bug_concurrent_replays_of_an_old_token_end_the_session_once,
-            known_bug_a_decimal_reuse_interval_is_accepted,
-        ]);
-    }
-    trials
+        concurrent_replays_of_an_old_token_end_the_session_once,
+        a_decimal_reuse_interval_is_accepted,
+    ]
 }
