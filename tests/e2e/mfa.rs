@@ -500,6 +500,340 @@ fn mentions_number(text: &str, number: usize) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------
+// Reading the QR code of `qr_svg`: its dark shapes (rects and paths of straight lines)
+// sampled at each module's centre, the grid decoded by `rqrr`.
+
+/// A dark shape of the SVG: closed polygons (a rect is one), filled with the nonzero rule
+/// unless `evenodd`.
+struct Shape {
+    polygons: Vec<Vec<(f64, f64)>>,
+    even_odd: bool,
+}
+
+/// The value of attribute `name` in the start tag `tag`, if any.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(found) = tag[from..].find(name) {
+        let at = from + found;
+        from = at + name.len();
+        let before = tag[..at].chars().last();
+        if !before.is_some_and(char::is_whitespace) {
+            continue;
+        }
+        let rest = tag[from..].trim_start();
+        let Some(rest) = rest.strip_prefix('=') else { continue };
+        let rest = rest.trim_start();
+        let quote = rest.chars().next()?;
+        if quote != '"' && quote != '\'' {
+            continue;
+        }
+        let value = &rest[1..];
+        return value.find(quote).map(|end| &value[..end]);
+    }
+    None
+}
+
+/// Whether a shape with this start tag paints dark: its fill (attribute or style) is not
+/// none, transparent or white. Inherited fills are taken as black, as SVG's default.
+fn paints_dark(tag: &str) -> bool {
+    let style_fill = attribute(tag, "style").and_then(|style| {
+        style
+            .split(';')
+            .filter_map(|d| d.split_once(':'))
+            .find(|(k, _)| k.trim() == "fill")
+            .map(|(_, v)| v.trim().to_owned())
+    });
+    let fill = style_fill
+        .or_else(|| attribute(tag, "fill").map(str::to_owned))
+        .unwrap_or_else(|| "#000".to_owned())
+        .to_ascii_lowercase();
+    !matches!(
+        fill.as_str(),
+        "none" | "transparent" | "white" | "#fff" | "#ffffff" | "#ffff" | "#ffffffff" | "rgb(255,255,255)"
+    )
+}
+
+fn number(text: &str) -> f64 {
+    text.trim()
+        .trim_end_matches("px")
+        .parse()
+        .unwrap_or_else(|_| panic!("a number: {text:?}"))
+}
+
+/// The polygons of a path of straight lines (M, L, H, V, Z in either case).
+fn path_polygons(d: &str) -> Vec<Vec<(f64, f64)>> {
+    // Tokens: command letters and numbers.
+    let mut tokens: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let flush = |current: &mut String, tokens: &mut Vec<String>| {
+        if !current.is_empty() {
+            tokens.push(std::mem::take(current));
+        }
+    };
+    for c in d.chars() {
+        match c {
+            'M' | 'm' | 'L' | 'l' | 'H' | 'h' | 'V' | 'v' | 'Z' | 'z' => {
+                flush(&mut current, &mut tokens);
+                tokens.push(c.to_string());
+            }
+            'C' | 'c' | 'S' | 's' | 'Q' | 'q' | 'T' | 't' | 'A' | 'a' => panic!("a curve in the QR path: {c}"),
+            '-' if !current.is_empty() && !current.ends_with(['e', 'E']) => {
+                flush(&mut current, &mut tokens);
+                current.push(c);
+            }
+            '.' if current.contains('.') => {
+                flush(&mut current, &mut tokens);
+                current.push(c);
+            }
+            ',' | ' ' | '\n' | '\t' | '\r' => flush(&mut current, &mut tokens),
+            _ => current.push(c),
+        }
+    }
+    flush(&mut current, &mut tokens);
+    let mut polygons: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut polygon: Vec<(f64, f64)> = Vec::new();
+    let (mut x, mut y, mut start) = (0.0, 0.0, (0.0, 0.0));
+    let mut command = 'M';
+    let mut i = 0;
+    while i < tokens.len() {
+        let token = &tokens[i];
+        if token.len() == 1 && token.chars().next().unwrap().is_ascii_alphabetic() {
+            command = token.chars().next().unwrap();
+            i += 1;
+            if command == 'Z' || command == 'z' {
+                if polygon.len() > 2 {
+                    polygons.push(std::mem::take(&mut polygon));
+                }
+                polygon.clear();
+                (x, y) = start;
+            }
+            continue;
+        }
+        let value = |k: usize| number(&tokens[i + k]);
+        match command {
+            'M' | 'm' => {
+                if polygon.len() > 2 {
+                    polygons.push(std::mem::take(&mut polygon));
+                }
+                polygon.clear();
+                let (nx, ny) = if command == 'M' {
+                    (value(0), value(1))
+                } else {
+                    (x + value(0), y + value(1))
+                };
+                (x, y) = (nx, ny);
+                start = (x, y);
+                polygon.push((x, y));
+                // Further pairs after a moveto are linetos.
+                command = if command == 'M' { 'L' } else { 'l' };
+                i += 2;
+            }
+            'L' => {
+                (x, y) = (value(0), value(1));
+                polygon.push((x, y));
+                i += 2;
+            }
+            'l' => {
+                (x, y) = (x + value(0), y + value(1));
+                polygon.push((x, y));
+                i += 2;
+            }
+            'H' => {
+                x = value(0);
+                polygon.push((x, y));
+                i += 1;
+            }
+            'h' => {
+                x += value(0);
+                polygon.push((x, y));
+                i += 1;
+            }
+            'V' => {
+                y = value(0);
+                polygon.push((x, y));
+                i += 1;
+            }
+            'v' => {
+                y += value(0);
+                polygon.push((x, y));
+                i += 1;
+            }
+            other => panic!("path command {other} with arguments"),
+        }
+    }
+    if polygon.len() > 2 {
+        polygons.push(polygon);
+    }
+    polygons
+}
+
+/// The dark shapes of an SVG: its `<rect>`s and `<path>`s that paint dark.
+fn dark_shapes(svg: &str) -> Vec<Shape> {
+    let mut shapes = Vec::new();
+    for (at, _) in svg.match_indices('<') {
+        let tag = &svg[at..at + svg[at..].find('>').unwrap_or(svg.len() - at)];
+        let name: String = tag[1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+        if !paints_dark(tag) {
+            continue;
+        }
+        let even_odd = attribute(tag, "fill-rule") == Some("evenodd");
+        match name.as_str() {
+            "rect" => {
+                let get = |n: &str| attribute(tag, n).map(number).unwrap_or(0.0);
+                let (x, y, w, h) = (get("x"), get("y"), get("width"), get("height"));
+                assert!(
+                    !attribute(tag, "width").unwrap_or("").ends_with('%'),
+                    "a dark rect of a relative size: {tag}"
+                );
+                shapes.push(Shape {
+                    polygons: vec![vec![(x, y), (x + w, y), (x + w, y + h), (x, y + h)]],
+                    even_odd,
+                });
+            }
+            "path" => shapes.push(Shape {
+                polygons: path_polygons(attribute(tag, "d").unwrap_or_default()),
+                even_odd,
+            }),
+            _ => {}
+        }
+    }
+    shapes
+}
+
+/// The winding number of the polygon around `(px, py)`.
+fn winding(polygon: &[(f64, f64)], px: f64, py: f64) -> i32 {
+    let mut winding = 0;
+    for i in 0..polygon.len() {
+        let (x0, y0) = polygon[i];
+        let (x1, y1) = polygon[(i + 1) % polygon.len()];
+        let cross = (x1 - x0) * (py - y0) - (px - x0) * (y1 - y0);
+        if y0 <= py && y1 > py && cross > 0.0 {
+            winding += 1;
+        } else if y0 > py && y1 <= py && cross < 0.0 {
+            winding -= 1;
+        }
+    }
+    winding
+}
+
+fn is_dark(shapes: &[Shape], px: f64, py: f64) -> bool {
+    shapes.iter().any(|shape| {
+        let windings: Vec<i32> = shape.polygons.iter().map(|p| winding(p, px, py)).collect();
+        if shape.even_odd {
+            windings.iter().map(|w| w.abs()).sum::<i32>() % 2 == 1
+        } else {
+            windings.iter().sum::<i32>() != 0
+        }
+    })
+}
+
+struct ModuleGrid {
+    size: usize,
+    dark: Vec<bool>,
+}
+
+impl rqrr::BitGrid for ModuleGrid {
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn bit(&self, y: usize, x: usize) -> bool {
+        self.dark[y * self.size + x]
+    }
+}
+
+/// The module grid an SVG draws: the dark area's bounding box is the symbol (its finder
+/// patterns sit in three corners), the smallest step between edges one module.
+fn module_grid(svg: &str) -> ModuleGrid {
+    let shapes = dark_shapes(svg);
+    let points: Vec<(f64, f64)> = shapes
+        .iter()
+        .flat_map(|s| s.polygons.iter().flatten().copied())
+        .collect();
+    assert!(!points.is_empty(), "no dark shape in qr_svg");
+    let left = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let right = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let top = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let bottom = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    let epsilon = (right - left) / 10_000.0;
+    let module = xs
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|gap| *gap > epsilon)
+        .fold(f64::INFINITY, f64::min);
+    let size = ((right - left) / module).round() as usize;
+    assert!(
+        (21..=177).contains(&size) && (size - 17).is_multiple_of(4),
+        "not a QR symbol's size: {size} modules ({left}..{right}, module {module})"
+    );
+    assert!(((bottom - top) / module - size as f64).abs() < 0.01, "a square symbol");
+    let mut dark = Vec::with_capacity(size * size);
+    for y in 0..size {
+        for x in 0..size {
+            dark.push(is_dark(
+                &shapes,
+                left + (x as f64 + 0.5) * module,
+                top + (y as f64 + 0.5) * module,
+            ));
+        }
+    }
+    ModuleGrid { size, dark }
+}
+
+/// The QR code of `svg`, decoded: its text and its error correction level (0 is M, in the
+/// order of the format bits: M, L, H, Q).
+fn read_qr(svg: &str) -> (String, u16) {
+    let grid = rqrr::Grid::new(module_grid(svg));
+    let (meta, text) = grid
+        .decode()
+        .unwrap_or_else(|e| panic!("qr_svg is no readable QR code: {e:?}"));
+    (text, meta.ecc_level)
+}
+
+const ECC_M: u16 = 0;
+
+/// The reader above, on QR codes made here (error correction M, not boosted): drawn as one
+/// rect per module, and as one path of unit squares offset by a quiet zone and scaled.
+pub fn the_qr_reader_reads_what_it_should() {
+    use qrcodegen::{QrCode, QrCodeEcc, QrSegment, Version};
+    let text = "otpauth://totp/Auth%20System:ada%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Auth%20System&algorithm=SHA1&digits=6&period=30";
+    let segments = QrSegment::make_segments(text);
+    for (ecl, level) in [
+        (QrCodeEcc::Medium, 0u16),
+        (QrCodeEcc::Low, 1),
+        (QrCodeEcc::High, 2),
+        (QrCodeEcc::Quartile, 3),
+    ] {
+        let code = QrCode::encode_segments_advanced(&segments, ecl, Version::MIN, Version::MAX, None, false).unwrap();
+        let n = code.size();
+        let mut rects = String::from(
+            r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100%" height="100%" fill="#fff"/>"##,
+        );
+        let mut path = String::new();
+        for y in 0..n {
+            for x in 0..n {
+                if code.get_module(x, y) {
+                    rects.push_str(&format!(r#"<rect x="{x}" y="{y}" width="1" height="1" fill="black"/>"#));
+                    path.push_str(&format!(
+                        "M{},{}h2.5v2.5h-2.5z",
+                        10.0 + 2.5 * x as f64,
+                        10.0 + 2.5 * y as f64
+                    ));
+                }
+            }
+        }
+        rects.push_str("</svg>");
+        let path = format!(
+            r##"<svg viewBox="0 0 200 200"><rect x="0" y="0" width="200" height="200" fill="#FFFFFF"/><path fill="#000000" d="{path}"/></svg>"##
+        );
+        assert_eq!(read_qr(&rects), (text.to_owned(), level));
+        assert_eq!(read_qr(&path), (text.to_owned(), level));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Accounts.
 
 /// A verified account with 2FA on: its first login's session (from before 2FA), its
@@ -696,7 +1030,15 @@ pub fn enroll_and_confirm_turn_2fa_on() {
     );
     let mut totp = Totp::new(secret);
     assert_otpauth_uri(body["otpauth_uri"].as_str().unwrap(), &app_name, &email, secret);
-    assert_safe_svg(body["qr_svg"].as_str().expect("qr_svg is a string"));
+    let svg = body["qr_svg"].as_str().expect("qr_svg is a string");
+    assert_safe_svg(svg);
+    let (text, ecc) = read_qr(svg);
+    assert_eq!(
+        text,
+        body["otpauth_uri"].as_str().unwrap(),
+        "the QR code holds exactly otpauth_uri"
+    );
+    assert_eq!(ecc, ECC_M, "error correction M (format bits: M 0, L 1, H 2, Q 3)");
 
     assert_eq!(
         me_json(app, &access)["mfa_enabled"],
@@ -1593,6 +1935,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_verified_login_resets_the_lockout_streak,
         wrong_codes_at_disable_count_in_the_lockout,
         the_totp_generator_meets_rfc_6238s_vectors,
+        the_qr_reader_reads_what_it_should,
         enroll_and_confirm_turn_2fa_on,
         enroll_needs_reauthentication,
         routes_of_2fa_refuse_an_account_without_it,
