@@ -866,3 +866,29 @@ fn a_right_password_of_a_2fa_account_is_neither_a_failure_nor_the_end_of_the_str
         );
     }
 }
+
+#[test]
+fn a_request_without_current_password_costs_no_lockout_attempt() {
+    let world = with_vars(&[("LOCKOUT_FREE_ATTEMPTS", "2")]);
+    let ada = enrolled(&world, "ada@example.com");
+    for _ in 0..5 {
+        let refused = send(
+            &world,
+            post(
+                "/mfa/totp/disable",
+                Some(&ada.token),
+                json!({"code": ada.code(&world, 0)}),
+            ),
+        );
+        assert_eq!(answer(&refused), (403, "current_password_required".into()));
+    }
+    let disabled = send(
+        &world,
+        post(
+            "/mfa/totp/disable",
+            Some(&ada.token),
+            json!({"current_password": PASSWORD, "code": ada.code(&world, 0)}),
+        ),
+    );
+    assert_eq!(disabled.response.status, 204);
+}

@@ -70,6 +70,12 @@ impl LockoutAttempt {
         ctx.limiter.login_succeeded(&self.key).await
     }
 
+    /// Nothing was checked after all (the request lacked what it needed): the attempt no
+    /// longer counts.
+    pub async fn take_back(&self, ctx: &Ctx<'_>) -> Result<(), LimiterError> {
+        refund(ctx, &self.key).await
+    }
+
     /// The password of `owner` was right. Without 2FA that ends the streak; with 2FA on a
     /// password is only half of a sign-in: the attempt is taken back (a right password is
     /// no failure) but the streak stays, or a password alone would wipe the wrong codes
