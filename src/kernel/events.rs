@@ -30,6 +30,32 @@ pub enum AuthEvent {
         user_id: UserId,
         session_id: SessionId,
     },
+    /// A first factor was right and a second one is due: an MFA challenge was answered.
+    MfaChallenged {
+        user_id: UserId,
+    },
+    /// A wrong TOTP or recovery code (at `mfa/verify`, disable or recovery-codes); the
+    /// audit log's `login.failed` with `reason: "invalid_mfa_code"`.
+    SecondFactorFailed {
+        user_id: UserId,
+    },
+    /// A TOTP factor was confirmed: 2FA is on (audit `mfa.enabled`).
+    MfaEnabled {
+        user_id: UserId,
+    },
+    /// 2FA was turned off (audit `mfa.disabled`).
+    MfaDisabled {
+        user_id: UserId,
+    },
+    /// A new generation of recovery codes replaced the old (audit `mfa.recovery_codes_regenerated`).
+    RecoveryCodesRegenerated {
+        user_id: UserId,
+    },
+    /// A recovery code completed a sign-in (audit `mfa.recovery_code_used`).
+    RecoveryCodeUsed {
+        user_id: UserId,
+        remaining: u32,
+    },
     /// SendGrid accepted a mail of this kind.
     MailSent {
         kind: &'static str,
@@ -58,6 +84,18 @@ impl AuthEvent {
             "refresh_reused",
             "a replaced refresh token was presented; its session ended",
         ),
+        (
+            "mfa_challenge",
+            "a right first factor was answered with an MFA challenge",
+        ),
+        ("mfa_failed", "a wrong TOTP or recovery code was presented"),
+        ("mfa_enabled", "two-factor sign-in was turned on"),
+        ("mfa_disabled", "two-factor sign-in was turned off"),
+        (
+            "mfa_recovery_codes_regenerated",
+            "a new set of recovery codes replaced the old",
+        ),
+        ("mfa_recovery_code_used", "a recovery code completed a sign-in"),
         ("email_sent", "SendGrid accepted a mail"),
         ("email_failed", "a mail could not be delivered after retries"),
         ("rate_limited", "a request was answered 429"),
@@ -76,6 +114,12 @@ impl AuthEvent {
             Self::LockoutStarted => "lockout",
             Self::PasswordReset { .. } => "password_reset",
             Self::RefreshReused { .. } => "refresh_reused",
+            Self::MfaChallenged { .. } => "mfa_challenge",
+            Self::SecondFactorFailed { .. } => "mfa_failed",
+            Self::MfaEnabled { .. } => "mfa_enabled",
+            Self::MfaDisabled { .. } => "mfa_disabled",
+            Self::RecoveryCodesRegenerated { .. } => "mfa_recovery_codes_regenerated",
+            Self::RecoveryCodeUsed { .. } => "mfa_recovery_code_used",
             Self::MailSent { .. } => "email_sent",
             Self::MailFailed { .. } => "email_failed",
             Self::RateLimited => "rate_limited",
@@ -127,9 +171,25 @@ mod tests {
                 user_id: user_id.clone(),
             },
             AuthEvent::RefreshReused {
-                user_id,
+                user_id: user_id.clone(),
                 session_id: SessionId("s".into()),
             },
+            AuthEvent::MfaChallenged {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::SecondFactorFailed {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::MfaEnabled {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::MfaDisabled {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::RecoveryCodesRegenerated {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::RecoveryCodeUsed { user_id, remaining: 3 },
             AuthEvent::MailSent { kind: "k" },
             AuthEvent::MailFailed { kind: "k" },
             AuthEvent::RateLimited,

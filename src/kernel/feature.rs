@@ -214,6 +214,16 @@ impl LimitSpec {
 /// `ctx.settings::<T>()`.
 pub type SettingsReader = fn(&Vars<'_>, &Config) -> Result<Box<dyn Any>, ConfigError>;
 
+/// A second factor a capability offers at sign-in (`totp`, `recovery_code`, `passkey`):
+/// `available` takes `?1` = the user id and answers one row whose integer column `n` is
+/// greater than 0 when the user can use the method now. The sign-in decision (sessions)
+/// runs every registered probe in one batch, so it never needs to know who offers what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecondFactor {
+    pub method: &'static str,
+    pub available: Sql,
+}
+
 /// What a capability registers. `app.rs` mounts one line per feature.
 pub struct Feature {
     pub name: &'static str,
@@ -224,6 +234,8 @@ pub struct Feature {
     /// Statements the scheduled (cron) handler runs to drop what has expired; `?1` is the
     /// current Unix time.
     pub housekeeping: &'static [Sql],
+    /// The second factors it offers, probed at each sign-in (`SecondFactor`).
+    pub second_factors: &'static [SecondFactor],
     /// Run once per isolate before its first request is served.
     pub startup: Option<Startup>,
     /// The feature's operations and schemas (`#[utoipa::path]` on its handlers), for the
@@ -283,6 +295,8 @@ pub struct AppState {
     pub digester: SecretDigester,
     pub settings: Settings,
     pub limits: Limits,
+    /// Every feature's second-factor probes, in the order the features are mounted.
+    pub second_factors: Vec<&'static SecondFactor>,
     /// The outcome of the features' startup checks, once they ran.
     pub started: RefCell<Option<Result<(), ConfigError>>>,
     /// Tokens of approximate limits leased by this isolate.
@@ -302,6 +316,7 @@ impl AppState {
             limits: Limits::from_vars(&specs, vars)?,
             settings,
             config,
+            second_factors: features.iter().flat_map(|f| f.second_factors.iter()).collect(),
             started: RefCell::new(None),
             allowances: Allowances::default(),
         })
@@ -345,6 +360,7 @@ pub struct Ctx<'a> {
     settings: &'a Settings,
     limits: &'a Limits,
     allowances: &'a Allowances,
+    second_factors: &'a [&'static SecondFactor],
     /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
     quota: Cell<Option<(u32, u32)>>,
     /// The authenticated user, once known, for the log line.
@@ -376,6 +392,7 @@ impl<'a> Ctx<'a> {
             settings: &state.settings,
             limits: &state.limits,
             allowances: &state.allowances,
+            second_factors: &state.second_factors,
             quota: Cell::new(None),
             user_id: RefCell::new(None),
         }
@@ -390,6 +407,11 @@ impl<'a> Ctx<'a> {
     /// A feature's settings section.
     pub fn settings<T: 'static>(&self) -> &'a T {
         self.settings.get::<T>()
+    }
+
+    /// The second-factor probes of every mounted feature.
+    pub fn second_factors(&self) -> &'a [&'static SecondFactor] {
+        self.second_factors
     }
 
     pub fn policy(&self, limit: &LimitSpec) -> Policy {

@@ -313,6 +313,32 @@ impl super::crypto::Crypto for NativeCrypto {
             }
         }
     }
+
+    async fn seal(
+        &self,
+        key: &super::crypto::SealingKey,
+        nonce: &super::crypto::Nonce,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, super::crypto::CryptoError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new(&key.bytes.into());
+        cipher
+            .encrypt(&(*nonce).into(), Payload { msg: plaintext, aad })
+            .map_err(|e| super::crypto::CryptoError(e.to_string()))
+    }
+
+    async fn open(
+        &self,
+        key: &super::crypto::SealingKey,
+        nonce: &super::crypto::Nonce,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, super::crypto::CryptoError> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new(&key.bytes.into());
+        Ok(cipher.decrypt(&(*nonce).into(), Payload { msg: sealed, aad }).ok())
+    }
 }
 
 /// Static assets in memory: `deployed()` holds what `scripts/build.sh` puts under

@@ -1,5 +1,6 @@
 //! The Worker's `Crypto`: WebCrypto (`crypto.subtle`), native in the runtime, so no curve
-//! arithmetic ships in the wasm. Imported keys are kept per isolate, by `kid` and role.
+//! or cipher code ships in the wasm. Imported keys are kept per isolate, by `kid` and role
+//! (signing keys) or by name (sealing keys).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,11 +11,13 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use crate::kernel::crypto::{Crypto, CryptoError, KeyAlg, PrivateKey, PublicKey};
+use crate::kernel::crypto::{Crypto, CryptoError, KeyAlg, Nonce, PrivateKey, PublicKey, SealingKey};
 
 thread_local! {
     /// (kid, signing?) -> the imported key.
     static KEYS: RefCell<HashMap<(String, bool), CryptoKey>> = RefCell::new(HashMap::new());
+    /// A sealing key's name -> the imported AES-GCM key.
+    static SEALING_KEYS: RefCell<HashMap<&'static str, CryptoKey>> = RefCell::new(HashMap::new());
 }
 
 pub struct WebCrypto;
@@ -82,8 +85,67 @@ async fn import(kid: &str, public: &PublicKey, d: Option<&str>) -> Result<Crypto
     Ok(key)
 }
 
+async fn import_sealing(key: &SealingKey) -> Result<CryptoKey, CryptoError> {
+    if let Some(imported) = SEALING_KEYS.with(|keys| keys.borrow().get(key.name).cloned()) {
+        return Ok(imported);
+    }
+    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+    let raw = Uint8Array::from(&key.bytes[..]);
+    let promise = subtle()?
+        .import_key_with_object("raw", &raw, &object(&[("name", "AES-GCM")]), false, &usages)
+        .map_err(fail("importKey"))?;
+    let imported: CryptoKey = JsFuture::from(promise)
+        .await
+        .map_err(fail("importKey"))?
+        .dyn_into()
+        .map_err(fail("importKey"))?;
+    SEALING_KEYS.with(|keys| keys.borrow_mut().insert(key.name, imported.clone()));
+    Ok(imported)
+}
+
+/// `{name: "AES-GCM", iv, additionalData}` (the tag is 128 bits by default).
+fn aes_gcm(nonce: &Nonce, aad: &[u8]) -> Object {
+    let algorithm = object(&[("name", "AES-GCM")]);
+    let _ = Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(&nonce[..]));
+    let _ = Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad));
+    algorithm
+}
+
 #[async_trait(?Send)]
 impl Crypto for WebCrypto {
+    async fn seal(
+        &self,
+        key: &SealingKey,
+        nonce: &Nonce,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let imported = import_sealing(key).await?;
+        let promise = subtle()?
+            .encrypt_with_object_and_u8_array(&aes_gcm(nonce, aad), &imported, plaintext)
+            .map_err(fail("encrypt"))?;
+        let sealed = JsFuture::from(promise).await.map_err(fail("encrypt"))?;
+        Ok(Uint8Array::new(&sealed).to_vec())
+    }
+
+    async fn open(
+        &self,
+        key: &SealingKey,
+        nonce: &Nonce,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, CryptoError> {
+        let imported = import_sealing(key).await?;
+        let promise = subtle()?
+            .decrypt_with_object_and_u8_array(&aes_gcm(nonce, aad), &imported, sealed)
+            .map_err(fail("decrypt"))?;
+        // WebCrypto rejects with an OperationError when the tag does not check out.
+        match JsFuture::from(promise).await {
+            Ok(plaintext) => Ok(Some(Uint8Array::new(&plaintext).to_vec())),
+            Err(_) => Ok(None),
+        }
+    }
+
     async fn sign(&self, kid: &str, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let imported = import(kid, &key.public, Some(&key.d)).await?;
         let (_, sign_alg) = algorithms(key.public.alg);

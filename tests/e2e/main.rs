@@ -20,6 +20,7 @@ mod harness;
 
 mod accounts;
 mod limits;
+mod mfa;
 mod observability;
 mod password_reset;
 mod refresh;
@@ -37,6 +38,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("sessions", include_str!("sessions.rs"), sessions::tests()),
         ("refresh", include_str!("refresh.rs"), refresh::tests()),
         ("signing", include_str!("signing.rs"), signing::tests()),
+        ("mfa", include_str!("mfa.rs"), mfa::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

@@ -106,6 +106,7 @@ pub const FEATURE: Feature = Feature {
     ],
     settings: Some(settings),
     housekeeping: &[],
+    second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,

@@ -81,6 +81,7 @@ pub async fn register(ctx: &Ctx<'_>, registration: Registration) -> Result<(), R
         email_verified: false,
         created_at: now,
         updated_at: now,
+        mfa_enabled: false,
     };
     let code = CodeFor::new();
     // The account unless the address is taken (marking an unverified one contested), and a

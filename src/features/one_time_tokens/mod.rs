@@ -19,6 +19,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[housekeeping::PURGE_EXPIRED],
+    second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: utoipa::openapi::OpenApi::default,

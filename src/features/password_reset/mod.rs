@@ -57,6 +57,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[&PASSWORD_RESET_LINK],
     settings: Some(settings),
     housekeeping: &[],
+    second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,

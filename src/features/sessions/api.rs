@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::authenticate::{self, AuthenticateError, Caller};
 use super::login::{self as flow, ClientInfo, LoggedIn, LoginError};
 use super::logout::Scope;
+use super::second_factor::LoginResult;
 use super::{
     cookies, Sessions, EMAIL_NOT_VERIFIED, FORBIDDEN_ORIGIN, INVALID_CREDENTIALS, LOGIN_IP, SEEN_EVERY_SECONDS,
     USER_API,
@@ -104,7 +105,7 @@ impl From<LoginError> for ApiError {
         (LoginForm = "application/x-www-form-urlencoded"),
     )),
     responses(
-        (status = 200, body = LoginResponse, description = "Also sets the HttpOnly cookies `access_token` and `refresh_token`",
+        (status = 200, body = LoginResultBody, description = "A login response, which also sets the HttpOnly cookies `access_token` and `refresh_token`; or, for an account with two-factor sign-in on, the MFA challenge (`mfa_required: true`, no token, no cookie): complete it at `{p}/auth/mfa/verify`",
             headers(("Set-Cookie" = String, description = "access_token=...; HttpOnly; Secure; SameSite=Lax; Path=/ and refresh_token=...; HttpOnly; Secure; SameSite=Strict; Path={p}/auth/token"))),
     ))]
 pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
@@ -119,8 +120,49 @@ pub async fn login(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErro
     // A login the IP limit refuses still counts as an attempt on the account's streak.
     let (admitted, attempt) = join(ctx.enforce(&[(&LOGIN_IP, ctx.ip())]), flow::begin(ctx, &email)).await;
     admitted?;
-    let logged_in = flow::complete(ctx, attempt?, password, client).await?;
-    Ok(login_response(ctx, logged_in))
+    let result = flow::complete(ctx, attempt?, password, client).await?;
+    Ok(login_result_response(ctx, result))
+}
+
+/// The MFA challenge (mfa.md): the first factor was right and a second one is due. No
+/// token, no cookie, no session yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MfaChallengeResponse {
+    /// Always `true`: how a client tells the challenge from a login response.
+    pub mfa_required: bool,
+    /// Opaque; send it to `{p}/auth/mfa/verify` with a second factor.
+    pub mfa_token: String,
+    /// `totp` always; `recovery_code` while an unused one remains. (`passkey` is not offered yet.)
+    #[schema(example = json!(["totp", "recovery_code"]))]
+    pub methods: Vec<&'static str>,
+    /// Seconds the `mfa_token` stays valid (`MFA_TOKEN_EXPIRE_SECONDS`).
+    pub expires_in: i64,
+}
+
+/// A login response (a session: cookies set) or the MFA challenge (no cookie), whichever
+/// the first factor led to.
+pub fn login_result_response(ctx: &Ctx<'_>, result: LoginResult) -> Response {
+    match result {
+        LoginResult::LoggedIn(logged_in) => login_response(ctx, logged_in),
+        LoginResult::Challenge(challenge) => Response::json(
+            200,
+            &MfaChallengeResponse {
+                mfa_required: true,
+                mfa_token: challenge.mfa_token.expose().to_owned(),
+                methods: challenge.methods,
+                expires_in: challenge.expires_in,
+            },
+        ),
+    }
+}
+
+/// What a login answers: a login response (a session) or the MFA challenge (`mfa_required`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum LoginResultBody {
+    Session(LoginResponse),
+    Challenge(MfaChallengeResponse),
 }
 
 /// The login response of a new session (sessions.md §1), whichever route opened it.
@@ -292,7 +334,10 @@ pub async fn caller(ctx: &Ctx<'_>, request: &Request) -> Result<Caller, ApiError
 
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(login, logout), components(schemas(LoginResponse, LogoutRequest)))]
+#[openapi(
+    paths(login, logout),
+    components(schemas(LoginResponse, MfaChallengeResponse, LogoutRequest))
+)]
 pub(super) struct Doc;
 
 #[cfg(test)]
@@ -364,6 +409,9 @@ mod tests {
             gone()
         }
         async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
+            gone()
+        }
+        async fn login_refunded(&self, _: &str, _: LockoutPolicy) -> Result<(), LimiterError> {
             gone()
         }
         async fn ping(&self) -> Result<(), LimiterError> {

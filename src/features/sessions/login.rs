@@ -3,14 +3,15 @@
 use futures_util::future::join;
 
 use super::device::Device;
+use super::lockout::{lockout_key, lockout_started, LockoutAttempt};
 use super::refresh::{self, RefreshToken};
+use super::second_factor::{sign_in, LoginResult};
 use super::tokens::TokenError;
-use super::{devices, mails, store, Session, SessionsSettings, ACCOUNT_LOCKED, LOGIN_ACCOUNT};
+use super::{devices, mails, store, Session, SessionsSettings, LOGIN_ACCOUNT};
 use crate::features::users::passwords::{self, HashError};
 use crate::features::users::{User, Users, UsersSettings};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
-use crate::kernel::mail::Mail;
 use crate::kernel::secrets::random_uuid;
 use crate::kernel::sql::StoreError;
 use crate::kernel::{EmailAddress, SessionId};
@@ -72,51 +73,27 @@ fn wrong_password(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) -> LoginErr
     LoginError::InvalidCredentials
 }
 
-/// When a wrong password started a lockout, the owner (if any) is told once.
-fn lockout_started(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) {
-    if !notify {
-        return;
-    }
-    ctx.emit(AuthEvent::LockoutStarted);
-    if let Some(user) = owner {
-        let wait = ctx.settings::<SessionsSettings>().lockout.backoff_seconds(1);
-        ctx.outbox.send(
-            Mail::new(&ACCOUNT_LOCKED, &user.email)
-                .with("reset_url", ctx.config.forgot_password_url())
-                .with("retry_after_seconds", wait),
-        );
-    }
-}
-
-/// The counter of the account behind `email`: keyed by a pseudonym, known account or not.
-fn lockout_key(ctx: &Ctx<'_>, email: &str) -> String {
-    format!("lockout:{}", ctx.pseudonym(email))
-}
-
 /// Checks the password of a signed-in `user` (update-user's `current_password`) inside
 /// the same lockout as login: the attempt is reserved first, so a stolen token cannot
-/// guess silently; a right password ends the streak as a login would.
+/// guess silently; a right password ends the streak as a login would (for a 2FA account
+/// it only takes its attempt back: `LockoutAttempt::password_right`).
 pub async fn check_password(ctx: &Ctx<'_>, user: &User, password: &str) -> Result<bool, LoginError> {
-    let key = lockout_key(ctx, &user.email);
-    let gate = ctx
-        .limiter
-        .begin_login(
-            &key,
-            ctx.settings::<SessionsSettings>().lockout,
-            ctx.policy(&LOGIN_ACCOUNT),
-        )
-        .await?;
-    let notify = match gate {
-        Gate::Blocked { retry_after_seconds } => return Err(LoginError::Locked { retry_after_seconds }),
-        Gate::Open { notify_on_failure } => notify_on_failure,
-    };
-    let cost = ctx.settings::<UsersSettings>().bcrypt_cost;
-    if passwords::verify(password, &user.password_hash, cost) {
-        ctx.limiter.login_succeeded(&key).await?;
+    let attempt = LockoutAttempt::begin(ctx, &user.email).await?;
+    if password_matches(ctx, user, password) {
+        attempt.password_right(ctx, user).await?;
         return Ok(true);
     }
-    lockout_started(ctx, Some(user), notify);
+    attempt.failed(ctx, user);
     Ok(false)
+}
+
+/// Whether `password` is the user's (one bcrypt check at the configured cost).
+pub(super) fn password_matches(ctx: &Ctx<'_>, user: &User, password: &str) -> bool {
+    passwords::verify(
+        password,
+        &user.password_hash,
+        ctx.settings::<UsersSettings>().bcrypt_cost,
+    )
 }
 
 /// Ends the lockout of the account behind `email`: a completed reset lets its owner in at once.
@@ -154,13 +131,15 @@ pub async fn begin(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<Attempt, Login
 }
 
 /// The second half: checks the password (in the same time whether or not the account
-/// exists) and, when it is right, ends the lockout streak while the session is stored.
+/// exists) and, when it is right, signs in (`sign_in`): a session, whose storing ends the
+/// lockout streak, or the MFA challenge of a 2FA account, which takes the attempt back and
+/// leaves the streak as it is.
 pub async fn complete(
     ctx: &Ctx<'_>,
     attempt: Attempt,
     password: &str,
     client: ClientInfo,
-) -> Result<LoggedIn, LoginError> {
+) -> Result<LoginResult, LoginError> {
     let Attempt {
         lockout_key,
         found,
@@ -190,7 +169,12 @@ pub async fn complete(
         Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
         user.password_hash = rehashed;
     }
-    open_session(ctx, user, client, &["password"]).await
+    let result = sign_in(ctx, user, client, "password").await?;
+    if let LoginResult::Challenge(_) = result {
+        // A right password, but half a sign-in: no failure, and not the end of the streak.
+        super::lockout::refund(ctx, &lockout_key).await?;
+    }
+    Ok(result)
 }
 
 /// A completed sign-in, by whatever factors (`auth_methods`, first factor first: the
@@ -255,7 +239,7 @@ pub async fn open_session(
     })
 }
 
-/// A whole login: `begin`, then `complete`.
+/// A whole login of an account without 2FA: `begin`, then `complete`.
 #[cfg(test)]
 pub async fn login(
     ctx: &Ctx<'_>,
@@ -264,5 +248,8 @@ pub async fn login(
     client: ClientInfo,
 ) -> Result<LoggedIn, LoginError> {
     let attempt = begin(ctx, email).await?;
-    complete(ctx, attempt, password, client).await
+    match complete(ctx, attempt, password, client).await? {
+        LoginResult::LoggedIn(logged_in) => Ok(logged_in),
+        LoginResult::Challenge(_) => panic!("an MFA challenge where a login was expected"),
+    }
 }

@@ -10,12 +10,14 @@ mod cookies;
 mod device;
 mod devices;
 mod housekeeping;
+mod lockout;
 mod login;
 mod logout;
 mod mails;
 mod reauth;
 mod refresh;
 mod rotation;
+mod second_factor;
 mod store;
 mod tokens;
 
@@ -25,11 +27,15 @@ pub mod testing {
     pub use super::login::{begin, complete};
 }
 
-pub use api::{caller, client_of, login_response, LoginResponse, ACCESS_COOKIE};
+pub use api::{
+    caller, client_of, login_response, login_result_response, LoginResponse, MfaChallengeResponse, ACCESS_COOKIE,
+};
 pub use authenticate::Caller;
+pub use lockout::LockoutAttempt;
 pub use login::{check_password, end_lockout, open_session, ClientInfo, LoggedIn, LoginError};
 pub use mails::ACCOUNT_LOCKED;
-pub use reauth::{reauthenticate, REAUTH_PROBLEMS};
+pub use reauth::{reauthenticate, reauthenticate_within, REAUTH_PROBLEMS};
+pub use second_factor::{complete_sign_in, pending_sign_in, sign_in, LoginResult, MfaChallenge, PendingSignIn};
 pub use store::{revoke_all_but, Session, Sessions};
 
 use crate::handler;
@@ -77,6 +83,8 @@ pub struct SessionsSettings {
     /// `NEW_DEVICE_WINDOW_DAYS`.
     pub new_device_window_seconds: i64,
     pub lockout: LockoutPolicy,
+    /// `MFA_TOKEN_EXPIRE_SECONDS`: how long a sign-in waits for its second factor.
+    pub mfa_token_seconds: i64,
 }
 
 const MINUTE: f64 = 60.0;
@@ -110,6 +118,7 @@ fn settings(vars: &Vars<'_>, _: &Config) -> Result<Box<dyn std::any::Any>, Confi
         reauth_max_age_seconds: vars.duration("REAUTH_MAX_AGE_MINUTES", MINUTE, 10.0)?,
         new_device_window_seconds,
         lockout,
+        mfa_token_seconds: vars.duration("MFA_TOKEN_EXPIRE_SECONDS", 1.0, 300.0)?,
     }))
 }
 
@@ -144,7 +153,12 @@ pub const FEATURE: Feature = Feature {
     limits: &[&LOGIN_IP, &LOGIN_ACCOUNT, &USER_API, &REFRESH_IP, &REFRESH_SESSION],
     mails: &[&mails::ACCOUNT_LOCKED, &mails::NEW_SIGN_IN, &mails::SUSPICIOUS_REFRESH],
     settings: Some(settings),
-    housekeeping: &[housekeeping::PURGE_ENDED, devices::PURGE_FORGOTTEN],
+    housekeeping: &[
+        housekeeping::PURGE_ENDED,
+        devices::PURGE_FORGOTTEN,
+        second_factor::PURGE_EXPIRED,
+    ],
+    second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi,

@@ -142,6 +142,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: Some(settings),
     housekeeping: &[],
+    second_factors: &[],
     startup: Some(check_key_pairs),
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,

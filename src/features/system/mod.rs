@@ -22,6 +22,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[],
+    second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,

@@ -17,6 +17,8 @@ pub struct User {
     pub email_verified: bool,
     pub created_at: UnixSeconds,
     pub updated_at: UnixSeconds,
+    /// 2FA is on: a confirmed TOTP factor (the column `mfa` writes with it).
+    pub mfa_enabled: bool,
 }
 
 impl User {
@@ -64,9 +66,9 @@ impl From<&User> for UserBody {
             full_name: user.full_name.clone(),
             email_verified: user.email_verified,
             created_at: rfc3339(user.created_at),
-            // No other role, second factor or credential exists yet; their features add theirs.
+            // No other role or credential exists yet; their features add theirs.
             roles: vec!["user".to_owned()],
-            mfa_enabled: false,
+            mfa_enabled: user.mfa_enabled,
             sign_in_methods: user.has_password().then(|| "password".to_owned()).into_iter().collect(),
         }
     }

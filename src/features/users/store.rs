@@ -26,7 +26,9 @@ macro_rules! user_columns {
             $t,
             ".created_at, ",
             $t,
-            ".updated_at"
+            ".updated_at, ",
+            $t,
+            ".mfa_enabled"
         )
     };
     (postgres, $t:literal) => {
@@ -45,7 +47,9 @@ macro_rules! user_columns {
             ".created_at)::bigint AS created_at, ",
             "extract(epoch FROM ",
             $t,
-            ".updated_at)::bigint AS updated_at"
+            ".updated_at)::bigint AS updated_at, ",
+            $t,
+            ".mfa_enabled"
         )
     };
 }
@@ -156,6 +160,9 @@ pub struct UserRow {
     email_verified: bool,
     created_at: i64,
     updated_at: i64,
+    /// Mirrors a confirmed TOTP factor (written by `mfa` in the same transaction).
+    #[serde(default, deserialize_with = "flag")]
+    mfa_enabled: bool,
 }
 
 impl From<UserRow> for User {
@@ -168,6 +175,7 @@ impl From<UserRow> for User {
             email_verified: row.email_verified,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            mfa_enabled: row.mfa_enabled,
         }
     }
 }
@@ -334,6 +342,7 @@ mod tests {
             email_verified: false,
             created_at: 10,
             updated_at: 10,
+            mfa_enabled: false,
         }
     }
 

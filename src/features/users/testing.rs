@@ -23,6 +23,7 @@ pub fn insert_user(db: &dyn Database, id: &str, email: &str, verified: bool) -> 
         email_verified: verified,
         created_at: T0,
         updated_at: T0,
+        mfa_enabled: false,
     };
     pollster::block_on(Users(db).insert(&user)).unwrap();
     user
