@@ -1022,6 +1022,11 @@ pub fn enroll_and_confirm_turn_2fa_on() {
 
     let answer = enroll(app, &access);
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.header("cache-control"),
+        Some("no-store"),
+        "the secret is never cached"
+    );
     let body = answer.json();
     assert_eq!(keys(&body), set(&["secret", "otpauth_uri", "qr_svg"]), "{body}");
     let secret = body["secret"].as_str().unwrap();
@@ -1052,7 +1057,13 @@ pub fn enroll_and_confirm_turn_2fa_on() {
     assert_login_response(&app.login(&email, PASSWORD), false);
 
     let mails = mail_count(app, &email);
-    let codes = assert_recovery_codes(&confirm(app, &access, &totp.next_code()));
+    let confirmed = confirm(app, &access, &totp.next_code());
+    assert_eq!(
+        confirmed.header("cache-control"),
+        Some("no-store"),
+        "recovery codes are never cached"
+    );
+    let codes = assert_recovery_codes(&confirmed);
     assert!(!codes.iter().any(|c| c.contains(&secret.to_ascii_lowercase())));
     let user = me_json(app, &access);
     assert_eq!(user["mfa_enabled"], true, "{user}");
@@ -1275,6 +1286,7 @@ pub fn a_2fa_login_answers_the_challenge_then_verify_signs_in() {
     let (_, fresh) = account.totp.next();
     verify_code(app, &token, &fresh).assert_problem(400, "invalid_mfa_token");
     let form_session = assert_login_response(&verify_code(app, &form_token, &fresh), true);
+    assert_eq!(auth_methods(app, &form_session.access), json!(["password", "totp"]));
     assert_eq!(
         refresh(app, &form_session.refresh).status,
         200,
@@ -1458,6 +1470,124 @@ pub fn one_code_on_several_tokens_at_once_succeeds_once() {
     }
 }
 
+/// One recovery code on five different `mfa_token`s at once: it is consumed atomically,
+/// so one sign-in, four 401 `invalid_mfa_code`, one `recovery_code_used` mail.
+pub fn one_recovery_code_on_several_tokens_at_once_signs_in_once() {
+    let app = spawn_app();
+    let account = enrolled(app, "mfa-recovery-race");
+    let tokens: Vec<String> = (0..5).map(|_| challenge(app, &account.email)).collect();
+    let before = mail_count(app, &account.email);
+    let code = &account.codes[3];
+    let barrier = Barrier::new(tokens.len());
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    verify_recovery(app, token, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        answer.assert_problem(401, "invalid_mfa_code");
+    }
+    let mail = new_mails(app, &account.email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(RECOVERY_CODE_USED), "{}", mail.subject);
+    assert!(mentions_number(&mail.text, 9), "nine left: {}", mail.text);
+}
+
+/// `n` concurrent confirms of the account's new enrollment with one valid code: exactly
+/// one 200, the others 400 `invalid_code` or 409 (`mfa_already_enabled`,
+/// `mfa_enrollment_missing`). Answers the winner's recovery codes and the factor.
+fn confirm_concurrently(app: &TestApp, access: &str, n: usize) -> (Vec<String>, Totp) {
+    let answer = enroll(app, access);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut totp = Totp::new(answer.json()["secret"].as_str().unwrap());
+    let code = totp.next_code();
+    let barrier = Barrier::new(n);
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..n)
+            .map(|_| {
+                let (barrier, code) = (&barrier, &code);
+                scope.spawn(move || {
+                    barrier.wait();
+                    confirm(app, access, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+    );
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        let code = answer.json()["code"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            matches!(
+                (answer.status, code.as_str()),
+                (400, "invalid_code") | (409, "mfa_already_enabled") | (409, "mfa_enrollment_missing")
+            ),
+            "{} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    (assert_recovery_codes(winners[0]), totp)
+}
+
+/// Five concurrent confirms with one valid code: 2FA turns on once (one answer with
+/// recovery codes, the others refused), one `mfa_enabled` mail, and the factor signs in.
+/// (That the winner's recovery codes then work is `known_bug_concurrent_confirms_keep_
+/// the_winners_recovery_codes`.)
+pub fn concurrent_confirms_turn_2fa_on_once() {
+    let app = spawn_app();
+    let (email, access) = app.logged_in_user("mfa-confirm-race");
+    let before = mail_count(app, &email);
+    let (_, mut totp) = confirm_concurrently(app, &access, 5);
+    let mail = new_mails(app, &email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(MFA_ENABLED), "{}", mail.subject);
+    assert_eq!(me_json(app, &access)["mfa_enabled"], true);
+    let token = app.login(&email, PASSWORD).json()["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_login_response(&verify_code(app, &token, &totp.next_code()), true);
+}
+
+/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). mfa.md: confirm "returns
+/// the first recovery codes", and each works once. After ten concurrent confirms with one
+/// valid code, the one 200 answer's codes must be the account's: the challenge lists
+/// `recovery_code` and a code signs in. The Worker loses them whenever the refused
+/// confirms answer 409 `mfa_enrollment_missing` (they raced past the "already on" check):
+/// the challenge then lists only `totp` and no code works (about one race in three, on both
+/// backends; five accounts make it show).
+fn known_bug_concurrent_confirms_keep_the_winners_recovery_codes() {
+    let app = spawn_app();
+    for round in 0..5 {
+        let (email, access) = app.logged_in_user("mfa-bug-confirm-race");
+        let (codes, _) = confirm_concurrently(app, &access, 10);
+        let challenge = app.login(&email, PASSWORD);
+        let methods = challenge.json()["methods"].clone();
+        assert!(
+            methods.as_array().unwrap().contains(&json!("recovery_code")),
+            "round {round}: {}",
+            challenge.body
+        );
+        let token = challenge.json()["mfa_token"].as_str().unwrap().to_owned();
+        assert_login_response(&verify_recovery(app, &token, &codes[0]), true);
+    }
+}
+
 /// `code` with spaces is accepted; malformed second factors are 422 `validation_error` and
 /// no try of the token: five digits, seven, letters, a number, an empty string, both
 /// `code` and `recovery_code`, neither; a missing or non-string `mfa_token`.
@@ -1486,6 +1616,20 @@ pub fn malformed_verify_bodies_are_422_and_spaces_are_ignored() {
         assert_eq!(answer.status, 422, "{body}: {}", answer.body);
         answer.assert_problem(422, "validation_error");
     }
+    let raw = |content_type: &str, body: &[u8]| {
+        app.request(
+            "POST",
+            &app.auth("mfa/verify"),
+            &[("Content-Type", content_type)],
+            Some(body),
+        )
+    };
+    raw("application/json", b"{\"mfa_token\": ").assert_problem(400, "malformed_body");
+    raw(
+        "text/plain",
+        json!({ "mfa_token": token, "code": "123456" }).to_string().as_bytes(),
+    )
+    .assert_problem(415, "unsupported_media_type");
     let code = account.totp.next_code();
     let spaced = format!(" {} {} ", &code[..3], &code[3..]);
     let session = assert_login_response(&verify_code(app, &token, &spaced), true);
@@ -1757,6 +1901,8 @@ pub fn regenerated_recovery_codes_replace_the_old_ones() {
         answer.assert_problem(422, "validation_error");
     }
     regenerate(app, &access, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
+    let confirmed_with = account.totp.code(account.totp.last);
+    regenerate(app, &access, &confirmed_with).assert_problem(401, "invalid_mfa_code");
     let before = mail_count(app, &account.email);
     let fresh = assert_recovery_codes(&regenerate(app, &access, &account.totp.next_code()));
     assert!(fresh.iter().all(|c| !account.codes.contains(c)), "all new");
@@ -2015,6 +2161,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         five_wrong_codes_kill_the_mfa_token,
         twenty_concurrent_verifies_of_one_token_succeed_once,
         one_code_on_several_tokens_at_once_succeeds_once,
+        one_recovery_code_on_several_tokens_at_once_signs_in_once,
+        concurrent_confirms_turn_2fa_on_once,
         malformed_verify_bodies_are_422_and_spaces_are_ignored,
         unknown_and_malformed_mfa_tokens_are_refused,
         a_recovery_code_works_once_in_any_case,
@@ -2030,7 +2178,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     // they run only when asked for.
     if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
         trials.extend(crate::trials![
-            known_bug_a_right_password_of_a_2fa_account_is_no_failed_login
+            known_bug_a_right_password_of_a_2fa_account_is_no_failed_login,
+            known_bug_concurrent_confirms_keep_the_winners_recovery_codes,
         ]);
     }
     trials
