@@ -193,6 +193,9 @@ impl RateLimiter for Unreachable {
     async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
         Err(LimiterError("connection refused".into()))
     }
+    async fn login_refunded(&self, _: &str, _: LockoutPolicy) -> Result<(), LimiterError> {
+        Err(LimiterError("connection refused".into()))
+    }
     async fn ping(&self) -> Result<(), LimiterError> {
         Err(LimiterError("connection refused".into()))
     }

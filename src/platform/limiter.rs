@@ -53,6 +53,12 @@ impl RateLimiter for DurableLimiter {
         self.call::<bool>(key, Command::LoginSucceeded).await.map(drop)
     }
 
+    async fn login_refunded(&self, key: &str, policy: LockoutPolicy) -> Result<(), LimiterError> {
+        self.call::<bool>(key, Command::LoginRefunded { policy })
+            .await
+            .map(drop)
+    }
+
     async fn ping(&self) -> Result<(), LimiterError> {
         self.call::<bool>("health", Command::Ping).await.map(drop)
     }

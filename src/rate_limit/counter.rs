@@ -21,6 +21,10 @@ pub enum Command {
     },
     /// Ends the account's lockout streak after a right password.
     LoginSucceeded,
+    /// Takes back the last admitted attempt: right, but the sign-in waits for a second factor.
+    LoginRefunded {
+        policy: LockoutPolicy,
+    },
     /// Answers `true` and changes nothing: the health check.
     Ping,
 }
@@ -53,6 +57,10 @@ impl CounterState {
             }
             Command::LoginSucceeded => {
                 self.lockout.succeed();
+                Ok(serde_json::Value::Bool(true))
+            }
+            Command::LoginRefunded { policy } => {
+                self.lockout.refund(&policy);
                 Ok(serde_json::Value::Bool(true))
             }
             Command::Ping => Ok(serde_json::Value::Bool(true)),

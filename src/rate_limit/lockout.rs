@@ -89,6 +89,21 @@ impl Lockout {
     pub fn succeed(&mut self) {
         *self = Self::default();
     }
+
+    /// Takes back the attempt `begin` last admitted: its secret was right, but the sign-in
+    /// is not complete (a second factor is due), so it is neither a failure nor the end of
+    /// the streak. A wait it started goes (an attempt is admitted only while none is in
+    /// force, so a wait in force now was started by it), and so does the owner's notice
+    /// when the streak is back within its free attempts.
+    pub fn refund(&mut self, policy: &LockoutPolicy) {
+        if self.attempts > policy.free_attempts {
+            self.blocked_until_ms = 0;
+        }
+        self.attempts = self.attempts.saturating_sub(1);
+        if self.attempts <= policy.free_attempts {
+            self.notified = false;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +115,43 @@ mod tests {
     };
 
     const T0: i64 = 1_800_000_000_000;
+    #[test]
+    fn a_refunded_attempt_neither_counts_nor_ends_the_streak() {
+        let policy = LockoutPolicy {
+            free_attempts: 3,
+            base_seconds: 60,
+            max_seconds: 60,
+        };
+        let mut lockout = Lockout::default();
+        for _ in 0..2 {
+            assert_eq!(lockout.begin(&policy, T0), OPEN);
+        }
+        assert_eq!(lockout.begin(&policy, T0), OPEN);
+        lockout.refund(&policy);
+        assert_eq!(lockout.attempts, 2, "the two failures stay");
+        assert_eq!(lockout.begin(&policy, T0), OPEN);
+        assert_eq!(
+            lockout.begin(&policy, T0),
+            Gate::Open {
+                notify_on_failure: true
+            },
+            "the fourth attempt starts the wait"
+        );
+        lockout.refund(&policy);
+        assert_eq!(
+            (lockout.attempts, lockout.blocked_until_ms, lockout.notified),
+            (3, 0, false)
+        );
+        assert_eq!(
+            lockout.begin(&policy, T0 + 1),
+            Gate::Open {
+                notify_on_failure: true
+            },
+            "no wait in force: the next failure starts it, and tells"
+        );
+        assert!(matches!(lockout.begin(&policy, T0 + 2), Gate::Blocked { .. }));
+    }
+
     #[test]
     fn backoff_doubles_from_the_base_up_to_the_cap() {
         let policy = LockoutPolicy::default();

@@ -52,6 +52,10 @@ impl RateLimiter for MemoryLimiter {
         self.call::<bool>(key, Command::LoginSucceeded).map(drop)
     }
 
+    async fn login_refunded(&self, key: &str, policy: LockoutPolicy) -> Result<(), LimiterError> {
+        self.call::<bool>(key, Command::LoginRefunded { policy }).map(drop)
+    }
+
     async fn ping(&self) -> Result<(), LimiterError> {
         Ok(())
     }

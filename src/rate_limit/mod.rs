@@ -31,6 +31,9 @@ pub trait RateLimiter {
     async fn begin_login(&self, key: &str, policy: LockoutPolicy, limit: Policy) -> Result<Gate, LimiterError>;
     /// Ends the account's streak after a right password (a failure was counted by `begin_login`).
     async fn login_succeeded(&self, key: &str) -> Result<(), LimiterError>;
+    /// Takes back the attempt `begin_login` reserved: the secret was right but the sign-in
+    /// is not complete (a second factor is due), so the streak neither grows nor ends.
+    async fn login_refunded(&self, key: &str, policy: LockoutPolicy) -> Result<(), LimiterError>;
     /// A round trip to the limiter, for `/health`.
     async fn ping(&self) -> Result<(), LimiterError>;
 }

@@ -210,11 +210,12 @@ const INSERT_RECOVERY_CODE: Sql = Sql::new(
     "INSERT INTO mfa_recovery_codes (user_id, digest, created_at) VALUES (?1::text::uuid, ?2, ?3)",
 );
 
-/// As `INSERT_RECOVERY_CODE`, only if `?4`'s confirmation happened.
+/// As `INSERT_RECOVERY_CODE`, only if `?4`'s confirmation happened. (Postgres types the
+/// parameters of a select list as text unless told.)
 const INSERT_RECOVERY_CODE_IF_CONFIRMED: Sql = Sql::new(
     "INSERT INTO mfa_recovery_codes (user_id, digest, created_at) SELECT ?1, ?2, ?3 \
      WHERE EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND confirmed_by = ?4)",
-    "INSERT INTO mfa_recovery_codes (user_id, digest, created_at) SELECT ?1::text::uuid, ?2, ?3 \
+    "INSERT INTO mfa_recovery_codes (user_id, digest, created_at) SELECT ?1::text::uuid, ?2::text, ?3::bigint \
      WHERE EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ?1::text::uuid AND confirmed_by = ?4)",
 );
 

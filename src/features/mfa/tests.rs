@@ -802,3 +802,93 @@ fn every_mfa_mail_renders_completely() {
         assert_renders_completely(&super::mails::recovery_code_used(ctx, "ada@example.com", 3));
     });
 }
+
+#[test]
+fn a_right_password_of_a_2fa_account_is_neither_a_failure_nor_the_end_of_the_streak() {
+    let world = with_vars(&[
+        ("LOCKOUT_FREE_ATTEMPTS", "3"),
+        ("LOCKOUT_BASE_SECONDS", "60"),
+        ("LOCKOUT_MAX_SECONDS", "60"),
+    ]);
+    let ada = enrolled(&world, "ada@example.com");
+    let right = ada.code(&world, 0);
+    let wrong = if right == "000000" { "000001" } else { "000000" };
+    // Three free attempts: logins between wrong codes neither count nor reset.
+    let first = mfa_token(&login(&world, &ada.email));
+    for _ in 0..2 {
+        assert_eq!(verify(&world, &first, json!({ "code": wrong })).response.status, 401);
+    }
+    let second = mfa_token(&login(&world, &ada.email));
+    assert_eq!(verify(&world, &second, json!({ "code": wrong })).response.status, 401);
+    // A right current_password elsewhere (update-user) does not reset the streak either.
+    let renamed = send(
+        &world,
+        Request::new("PUT", &format!("{P}/update-user"))
+            .with_header("content-type", "application/json")
+            .with_header("authorization", &format!("Bearer {}", ada.token))
+            .with_body(json!({"current_password": PASSWORD, "password": "another fine passphrase"}).to_string()),
+    );
+    assert_eq!(renamed.response.status, 200, "{:?}", body(&renamed));
+    assert_eq!(
+        verify(&world, &second, json!({ "code": wrong })).response.status,
+        401,
+        "the fourth starts the wait"
+    );
+    assert_eq!(answer(&verify(&world, &second, json!({ "code": right }))).0, 429);
+    world.advance(61);
+    // After the wait, the right code completes the sign-in and ends the streak.
+    let third = mfa_token(&send(
+        &world,
+        post(
+            "/login",
+            None,
+            json!({"email": ada.email, "password": "another fine passphrase"}),
+        ),
+    ));
+    access_token(&verify(&world, &third, json!({"code": ada.code(&world, 0)})));
+    for _ in 0..3 {
+        assert_eq!(
+            verify(
+                &world,
+                &mfa_token(&send(
+                    &world,
+                    post(
+                        "/login",
+                        None,
+                        json!({"email": ada.email, "password": "another fine passphrase"})
+                    ),
+                )),
+                json!({ "code": wrong })
+            )
+            .response
+            .status,
+            401
+        );
+    }
+}
+
+#[test]
+fn a_request_without_current_password_costs_no_lockout_attempt() {
+    let world = with_vars(&[("LOCKOUT_FREE_ATTEMPTS", "2")]);
+    let ada = enrolled(&world, "ada@example.com");
+    for _ in 0..5 {
+        let refused = send(
+            &world,
+            post(
+                "/mfa/totp/disable",
+                Some(&ada.token),
+                json!({"code": ada.code(&world, 0)}),
+            ),
+        );
+        assert_eq!(answer(&refused), (403, "current_password_required".into()));
+    }
+    let disabled = send(
+        &world,
+        post(
+            "/mfa/totp/disable",
+            Some(&ada.token),
+            json!({"current_password": PASSWORD, "code": ada.code(&world, 0)}),
+        ),
+    );
+    assert_eq!(disabled.response.status, 204);
+}

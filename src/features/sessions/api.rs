@@ -411,6 +411,9 @@ mod tests {
         async fn login_succeeded(&self, _: &str) -> Result<(), LimiterError> {
             gone()
         }
+        async fn login_refunded(&self, _: &str, _: LockoutPolicy) -> Result<(), LimiterError> {
+            gone()
+        }
         async fn ping(&self) -> Result<(), LimiterError> {
             gone()
         }

@@ -69,4 +69,29 @@ impl LockoutAttempt {
     pub async fn succeeded(&self, ctx: &Ctx<'_>) -> Result<(), LimiterError> {
         ctx.limiter.login_succeeded(&self.key).await
     }
+
+    /// Nothing was checked after all (the request lacked what it needed): the attempt no
+    /// longer counts.
+    pub async fn take_back(&self, ctx: &Ctx<'_>) -> Result<(), LimiterError> {
+        refund(ctx, &self.key).await
+    }
+
+    /// The password of `owner` was right. Without 2FA that ends the streak; with 2FA on a
+    /// password is only half of a sign-in: the attempt is taken back (a right password is
+    /// no failure) but the streak stays, or a password alone would wipe the wrong codes
+    /// before it and let whoever holds it guess codes forever.
+    pub async fn password_right(&self, ctx: &Ctx<'_>, owner: &User) -> Result<(), LimiterError> {
+        if owner.mfa_enabled {
+            refund(ctx, &self.key).await
+        } else {
+            self.succeeded(ctx).await
+        }
+    }
+}
+
+/// Takes back the attempt reserved on the counter `key` (see `LockoutAttempt::password_right`).
+pub(super) async fn refund(ctx: &Ctx<'_>, key: &str) -> Result<(), LimiterError> {
+    ctx.limiter
+        .login_refunded(key, ctx.settings::<SessionsSettings>().lockout)
+        .await
 }

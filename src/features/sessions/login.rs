@@ -75,11 +75,12 @@ fn wrong_password(ctx: &Ctx<'_>, owner: Option<&User>, notify: bool) -> LoginErr
 
 /// Checks the password of a signed-in `user` (update-user's `current_password`) inside
 /// the same lockout as login: the attempt is reserved first, so a stolen token cannot
-/// guess silently; a right password ends the streak as a login would.
+/// guess silently; a right password ends the streak as a login would (for a 2FA account
+/// it only takes its attempt back: `LockoutAttempt::password_right`).
 pub async fn check_password(ctx: &Ctx<'_>, user: &User, password: &str) -> Result<bool, LoginError> {
     let attempt = LockoutAttempt::begin(ctx, &user.email).await?;
     if password_matches(ctx, user, password) {
-        attempt.succeeded(ctx).await?;
+        attempt.password_right(ctx, user).await?;
         return Ok(true);
     }
     attempt.failed(ctx, user);
@@ -131,7 +132,8 @@ pub async fn begin(ctx: &Ctx<'_>, email: &EmailAddress) -> Result<Attempt, Login
 
 /// The second half: checks the password (in the same time whether or not the account
 /// exists) and, when it is right, signs in (`sign_in`): a session, whose storing ends the
-/// lockout streak, or the MFA challenge of a 2FA account, which leaves the streak as it is.
+/// lockout streak, or the MFA challenge of a 2FA account, which takes the attempt back and
+/// leaves the streak as it is.
 pub async fn complete(
     ctx: &Ctx<'_>,
     attempt: Attempt,
@@ -167,7 +169,12 @@ pub async fn complete(
         Users(ctx.db).set_password_hash(&user.id, &rehashed, now).await?;
         user.password_hash = rehashed;
     }
-    sign_in(ctx, user, client, "password").await
+    let result = sign_in(ctx, user, client, "password").await?;
+    if let LoginResult::Challenge(_) = result {
+        // A right password, but half a sign-in: no failure, and not the end of the streak.
+        super::lockout::refund(ctx, &lockout_key).await?;
+    }
+    Ok(result)
 }
 
 /// A completed sign-in, by whatever factors (`auth_methods`, first factor first: the

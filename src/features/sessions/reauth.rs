@@ -42,8 +42,14 @@ pub async fn reauthenticate_within(
     current_password: Option<&str>,
     attempt: &LockoutAttempt,
 ) -> Result<(), ApiError> {
-    let Some(password) = presented(ctx, caller, current_password)? else {
-        return Ok(());
+    let password = match presented(ctx, caller, current_password) {
+        Ok(Some(password)) => password,
+        Ok(None) => return Ok(()),
+        Err(refused) => {
+            // Nothing was guessed: the attempt reserved for this request is taken back.
+            attempt.take_back(ctx).await?;
+            return Err(refused);
+        }
     };
     if password_matches(ctx, &caller.user, password) {
         return Ok(());
