@@ -1724,8 +1724,8 @@ fn challenge_short(app: &TestApp, email: &str) -> String {
 /// like wrong passwords: alternating between two tokens, every answer is 401
 /// `invalid_mfa_code` until a 429 `rate_limited` with `Retry-After`, met within the free
 /// attempts and the one that starts the lockout; then the other token with the right code
-/// and a password login → 429 too. (The exact count is `known_bug_a_right_password_of_a_2fa_
-/// account_is_no_failed_login`'s: today the Worker counts each challenge's login as well.)
+/// and a password login → 429 too. (The exact count is
+/// `a_right_password_of_a_2fa_account_is_no_failed_login`'s.)
 pub fn wrong_codes_across_tokens_reach_the_lockout() {
     let app = short_app();
     let mut account = enrolled(app, "mfa-lockout");
@@ -1755,17 +1755,14 @@ pub fn wrong_codes_across_tokens_reach_the_lockout() {
     assert!(login.header("retry-after").is_some());
 }
 
-/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). mfa.md: a wrong second
-/// factor counts "as a failed login in the lockout", wrong codes reach the lockout "like
-/// wrong passwords", and "checks before the challenge stay as they are"; a right password
-/// is no failed login. So with 3 free attempts: five logins of a 2FA account with the
-/// right password all answer the challenge; 3 wrong codes and then the right one sign in
-/// (as 3 wrong passwords and then the right one do); 4 wrong codes answer 401, the 5th
-/// attempt 429. The Worker counts every login with the right password of a 2FA account as
-/// a failed attempt until a second factor succeeds: the 5th such login answers 429, and
-/// after one challenge and 3 wrong codes the right code answers 429 (after 3 wrong
-/// passwords, the right password and the right code too).
-fn known_bug_a_right_password_of_a_2fa_account_is_no_failed_login() {
+/// mfa.md: a wrong second factor counts "as a failed login in the lockout", wrong codes
+/// reach the lockout "like wrong passwords", and "checks before the challenge stay as they
+/// are"; a right password is no failed login. So with 3 free attempts: five logins of a
+/// 2FA account with the right password all answer the challenge; 3 wrong codes and then
+/// the right one sign in (as 3 wrong passwords and then the right one do); 4 wrong codes
+/// answer 401, the 5th attempt 429. (A known bug until `mfa` c8a53a8: the Worker counted
+/// each right password of a 2FA account as a failed attempt.)
+pub fn a_right_password_of_a_2fa_account_is_no_failed_login() {
     let app = short_app();
     let account = enrolled(app, "mfa-bug-logins");
     let logins: Vec<u16> = (0..=SHORT_FREE_ATTEMPTS + 1)
@@ -1811,6 +1808,28 @@ pub fn a_verified_login_resets_the_lockout_streak() {
         assert_eq!(answer.status, 200, "round {round}: {}", answer.body);
         assert_login_response(&answer, true);
     }
+}
+
+/// sessions.md §1: a wrong `current_password` is counted in the account's lockout, a
+/// missing one is not: five enrolls without it (403) leave the login open; four with a wrong
+/// one (401 `invalid_credentials`, 3 free attempts here) lock it (429).
+pub fn reauthentication_counts_only_wrong_passwords_in_the_lockout() {
+    let app = short_app();
+    let (email, access) = app.logged_in_user("mfa-reauth-lockout");
+    for _ in 0..=SHORT_FREE_ATTEMPTS + 1 {
+        post(app, "mfa/totp/enroll", Some(&access), &json!({})).assert_problem(403, "current_password_required");
+    }
+    assert_login_response(&app.login(&email, PASSWORD), false);
+    for _ in 0..=SHORT_FREE_ATTEMPTS {
+        post(
+            app,
+            "mfa/totp/enroll",
+            Some(&access),
+            &json!({ "current_password": "not the password at all" }),
+        )
+        .assert_problem(401, "invalid_credentials");
+    }
+    app.login(&email, PASSWORD).assert_problem(429, "rate_limited");
 }
 
 /// A wrong `code` at disable counts as a failed login in the lockout: after four, a
@@ -1953,6 +1972,7 @@ pub fn disabling_ends_the_other_sessions_and_keeps_the_callers() {
         "still on after the refusals"
     );
 
+    let pending = challenge(app, &account.email);
     let before = mail_count(app, &account.email);
     let answer = disable(app, &caller.access, json!({ "code": account.totp.next_code() }));
     assert_eq!(
@@ -1968,6 +1988,18 @@ pub fn disabling_ends_the_other_sessions_and_keeps_the_callers() {
     assert_eq!(refresh(app, &caller.refresh).status, 200, "the caller's session stays");
     let mail = new_mails(app, &account.email, before, 1).remove(0);
     assert!(mail.subject.starts_with(MFA_DISABLED), "{}", mail.subject);
+    // A challenge issued before: the factors it waits for are gone.
+    for late in [
+        verify_code(app, &pending, &account.totp.peek()),
+        verify_recovery(app, &pending, &account.codes[5]),
+    ] {
+        assert!(
+            matches!(late.status, 400 | 401) && late.header("set-cookie").is_none(),
+            "a second factor of a disabled 2FA: {} {}",
+            late.status,
+            late.body
+        );
+    }
     assert_login_response(&app.login(&account.email, PASSWORD), false);
     disable(app, &caller.access, json!({ "code": account.totp.code(now_step()) }))
         .assert_problem(409, "mfa_not_enabled");
@@ -2145,6 +2177,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         the_otpauth_uri_percent_encodes_the_app_name,
         verify_is_limited_per_ip,
         wrong_codes_across_tokens_reach_the_lockout,
+        a_right_password_of_a_2fa_account_is_no_failed_login,
+        reauthentication_counts_only_wrong_passwords_in_the_lockout,
         a_verified_login_resets_the_lockout_streak,
         wrong_codes_at_disable_count_in_the_lockout,
         the_totp_generator_meets_rfc_6238s_vectors,
@@ -2178,7 +2212,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     // they run only when asked for.
     if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
         trials.extend(crate::trials![
-            known_bug_a_right_password_of_a_2fa_account_is_no_failed_login,
             known_bug_concurrent_confirms_keep_the_winners_recovery_codes,
         ]);
     }
