@@ -2185,6 +2185,67 @@ pub fn only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes(
     assert!(!holds(&enrolled.body, &codes[0]));
 }
 
+/// Every row of every table of the instance's database, as text (lower case).
+fn stored_text(app: &TestApp) -> String {
+    let tables = app.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    );
+    let mut text = String::new();
+    for table in tables {
+        let name = table["name"].as_str().unwrap();
+        let sql = format!("SELECT * FROM \"{name}\"");
+        for row in app.query(&sql, &sql) {
+            text.push_str(&row.to_string());
+            text.push('\n');
+        }
+    }
+    text.to_ascii_lowercase()
+}
+
+/// mfa.md: the secret is "stored sealed", recovery codes "only as HMAC-SHA256 digests", the
+/// `mfa_token` "only as an HMAC digest". No row of any table holds a pending or a confirmed
+/// secret (base32, hex, base64 or as a list of bytes), a recovery code (with or without
+/// its dash) or a live `mfa_token`.
+pub fn no_secret_code_or_mfa_token_is_stored_in_the_clear() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let app = short_app();
+    let account = enrolled(app, "mfa-stored");
+    let token = challenge_short(app, &account.email);
+    let (_, pending_access) = app.logged_in_user("mfa-stored-pending");
+    let pending = enroll(app, &pending_access);
+    assert_eq!(pending.status, 200, "{}", pending.body);
+    let pending = Totp::new(pending.json()["secret"].as_str().unwrap());
+    let stored = stored_text(app);
+    assert!(stored.contains(&account.email), "the dump holds the account's rows");
+    let mut needles: Vec<(String, String)> = vec![("mfa_token".into(), token.to_ascii_lowercase())];
+    for (what, totp) in [("the secret", &account.totp), ("the pending secret", &pending)] {
+        let key = &totp.key;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let bytes: Vec<String> = key.iter().map(u8::to_string).collect();
+        for form in [
+            totp.secret.clone(),
+            hex,
+            STANDARD.encode(key),
+            URL_SAFE_NO_PAD.encode(key),
+            bytes.join(","),
+        ] {
+            needles.push((what.into(), form.to_ascii_lowercase()));
+        }
+    }
+    for code in &account.codes {
+        needles.push(("a recovery code".into(), code.clone()));
+        needles.push(("a recovery code".into(), code.replace('-', "")));
+    }
+    for (what, needle) in &needles {
+        assert!(
+            !stored.contains(needle.as_str()),
+            "{what} is stored in the clear: {needle}"
+        );
+    }
+}
+
 /// The OpenAPI document lists the TOTP routes with their statuses.
 pub fn the_openapi_document_lists_the_mfa_routes() {
     let app = spawn_app();
@@ -2222,6 +2283,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         verify_is_limited_per_ip,
         wrong_codes_across_tokens_reach_the_lockout,
         a_right_password_of_a_2fa_account_is_no_failed_login,
+        no_secret_code_or_mfa_token_is_stored_in_the_clear,
         reauthentication_counts_only_wrong_passwords_in_the_lockout,
         a_verified_login_resets_the_lockout_streak,
         wrong_codes_at_disable_count_in_the_lockout,
