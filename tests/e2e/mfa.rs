@@ -1326,6 +1326,27 @@ pub fn codes_are_accepted_within_the_skew_once_and_in_order() {
     assert_eq!(me_json(app, &session.access)["mfa_enabled"], false);
 }
 
+/// verify takes the previous step's code too (t−1, when no later step was accepted): the
+/// account confirmed at step c−1, the clock moves on to c+1, and the code of step c signs
+/// in; the code of step c+3 (t+2) is refused before it.
+pub fn verify_accepts_the_previous_steps_code() {
+    let app = spawn_app();
+    let mut account = enrolled(app, "mfa-previous-step");
+    let confirmed = account.totp.last;
+    // Step c is confirmed + 1; wait for step c + 1.
+    while now_step() < confirmed + 2 {
+        std::thread::sleep(Duration::from_secs_f64(30.2 - now_seconds() % 30.0));
+    }
+    leave_time(5.0);
+    let t = now_step();
+    let token = challenge(app, &account.email);
+    verify_code(app, &token, &account.totp.code(t + 2)).assert_problem(401, "invalid_mfa_code");
+    let session = assert_login_response(&verify_code(app, &token, &account.totp.code(t - 1)), true);
+    assert_still_step(t);
+    account.totp.last = t - 1;
+    assert_eq!(auth_methods(app, &session.access), json!(["password", "totp"]));
+}
+
 /// The confirmation's code is spent: the same code at the first verify (same step) → 401.
 pub fn the_code_that_confirmed_does_not_verify() {
     let app = spawn_app();
@@ -2297,6 +2318,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_2fa_login_answers_the_challenge_then_verify_signs_in,
         codes_are_accepted_within_the_skew_once_and_in_order,
         the_code_that_confirmed_does_not_verify,
+        verify_accepts_the_previous_steps_code,
         codes_of_another_secret_are_refused,
         five_wrong_codes_kill_the_mfa_token,
         twenty_concurrent_verifies_of_one_token_succeed_once,
