@@ -11,9 +11,10 @@
 //!
 //! Most tests run on the shared instance (default MFA variables, a lockout after 10 free
 //! attempts, 20 authenticated requests per user a minute: each test stays below that per
-//! account). One instance of its own (`short_app`) has a 4 s `mfa_token`, a 6 s
+//! account). One instance of its own (`short_app`) has a 6 s `mfa_token`, a 12 s
 //! enrollment, 5 verifies per IP, a lockout after 3 free attempts lasting a minute, and an
-//! `APP_NAME` that needs percent-encoding. Mails are told apart by their subject.
+//! `APP_NAME` that needs percent-encoding; another (`mfa-store`) is read table by table.
+//! Mails are told apart by their subject.
 
 use std::collections::BTreeSet;
 use std::sync::Barrier;
@@ -43,9 +44,9 @@ const MFA_TOKEN_SECONDS: i64 = 300;
 // The instance with short lifetimes, a small verify limit and a small, long lockout.
 
 /// `MFA_TOKEN_EXPIRE_SECONDS` on the short instance.
-const SHORT_MFA_TOKEN_SECONDS: i64 = 4;
-/// `MFA_ENROLL_EXPIRE_MINUTES` on the short instance, in seconds (0.1 minutes).
-const SHORT_ENROLL_SECONDS: u64 = 6;
+const SHORT_MFA_TOKEN_SECONDS: i64 = 6;
+/// `MFA_ENROLL_EXPIRE_MINUTES` on the short instance, in seconds (0.2 minutes).
+const SHORT_ENROLL_SECONDS: u64 = 12;
 /// `RATE_LIMIT_MFA_VERIFY_IP` on the short instance: a burst of this many per 600 s.
 const SHORT_VERIFY_IP_BURST: usize = 5;
 /// `LOCKOUT_FREE_ATTEMPTS` on the short instance; its lockout lasts 60 s.
@@ -57,8 +58,8 @@ fn short_app() -> &'static TestApp {
     spawn_isolated_app_with(
         "mfa-short",
         &[
-            ("MFA_TOKEN_EXPIRE_SECONDS", "4"),
-            ("MFA_ENROLL_EXPIRE_MINUTES", "0.1"),
+            ("MFA_TOKEN_EXPIRE_SECONDS", "6"),
+            ("MFA_ENROLL_EXPIRE_MINUTES", "0.2"),
             ("RATE_LIMIT_MFA_VERIFY_IP", "5/600"),
             ("LOCKOUT_FREE_ATTEMPTS", "3"),
             ("LOCKOUT_BASE_SECONDS", "60"),
@@ -1206,7 +1207,7 @@ pub fn enrolling_again_replaces_the_pending_secret() {
     assert_recovery_codes(&confirm(app, &access, &new.next_code()));
 }
 
-/// An enrollment not confirmed within `MFA_ENROLL_EXPIRE_MINUTES` (6 s here) is gone.
+/// An enrollment not confirmed within `MFA_ENROLL_EXPIRE_MINUTES` (12 s here) is gone.
 pub fn an_enrollment_expires() {
     let app = short_app();
     let (_, access) = app.logged_in_user("mfa-enroll-expiry");
@@ -1699,7 +1700,7 @@ pub fn unknown_and_malformed_mfa_tokens_are_refused() {
     assert_login_response(&verify_code(app, &token, &code), true);
 }
 
-/// An `mfa_token` older than `MFA_TOKEN_EXPIRE_SECONDS` (4 s here, and the challenge says
+/// An `mfa_token` older than `MFA_TOKEN_EXPIRE_SECONDS` (6 s here, and the challenge says
 /// so) → 400 `invalid_mfa_token`; a fresh one takes the same code.
 pub fn an_mfa_token_expires() {
     let app = short_app();
@@ -1823,7 +1824,7 @@ pub fn a_right_password_of_a_2fa_account_is_no_failed_login() {
 
 /// A success at verify ends the streak (a correct password alone does not): rounds of a
 /// challenge, two wrong codes and the right one → 200 both times, where the second round
-/// without a reset would have met the lockout (the codes are taken first: a token lives 4 s).
+/// without a reset would have met the lockout (the codes are taken first: a token lives 6 s).
 pub fn a_verified_login_resets_the_lockout_streak() {
     let app = short_app();
     let mut account = enrolled(app, "mfa-streak");
@@ -2231,9 +2232,11 @@ fn stored_text(app: &TestApp) -> String {
 pub fn no_secret_code_or_mfa_token_is_stored_in_the_clear() {
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use base64::Engine;
-    let app = short_app();
+    // An instance of its own: reading every table holds its gate for a while (local D1 is
+    // one SQLite file), which would keep other tests' short-lived tokens waiting.
+    let app = spawn_isolated_app_with("mfa-store", &[], TestApp::is_healthy);
     let account = enrolled(app, "mfa-stored");
-    let token = challenge_short(app, &account.email);
+    let token = challenge(app, &account.email);
     let (_, pending_access) = app.logged_in_user("mfa-stored-pending");
     let pending = enroll(app, &pending_access);
     assert_eq!(pending.status, 200, "{}", pending.body);
