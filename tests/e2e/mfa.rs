@@ -11,9 +11,10 @@
 //!
 //! Most tests run on the shared instance (default MFA variables, a lockout after 10 free
 //! attempts, 20 authenticated requests per user a minute: each test stays below that per
-//! account). One instance of its own (`short_app`) has a 4 s `mfa_token`, a 6 s
+//! account). One instance of its own (`short_app`) has a 6 s `mfa_token`, a 12 s
 //! enrollment, 5 verifies per IP, a lockout after 3 free attempts lasting a minute, and an
-//! `APP_NAME` that needs percent-encoding. Mails are told apart by their subject.
+//! `APP_NAME` that needs percent-encoding; another (`mfa-store`) is read table by table.
+//! Mails are told apart by their subject.
 
 use std::collections::BTreeSet;
 use std::sync::Barrier;
@@ -31,6 +32,10 @@ const CHROME_WINDOWS: &str =
 
 /// Mail kinds, by the start of their subject (`templates/<kind>`).
 const NEW_SIGN_IN: &str = "New sign-in to your";
+const MFA_ENABLED: &str = "Two-factor sign-in is on for your";
+const MFA_DISABLED: &str = "Two-factor sign-in was turned off for your";
+const RECOVERY_CODES_REGENERATED: &str = "New recovery codes for your";
+const RECOVERY_CODE_USED: &str = "A recovery code was used for your";
 
 /// `MFA_TOKEN_EXPIRE_SECONDS` by default: the challenge's `expires_in`.
 const MFA_TOKEN_SECONDS: i64 = 300;
@@ -39,9 +44,9 @@ const MFA_TOKEN_SECONDS: i64 = 300;
 // The instance with short lifetimes, a small verify limit and a small, long lockout.
 
 /// `MFA_TOKEN_EXPIRE_SECONDS` on the short instance.
-const SHORT_MFA_TOKEN_SECONDS: i64 = 4;
-/// `MFA_ENROLL_EXPIRE_MINUTES` on the short instance, in seconds (0.1 minutes).
-const SHORT_ENROLL_SECONDS: u64 = 6;
+const SHORT_MFA_TOKEN_SECONDS: i64 = 6;
+/// `MFA_ENROLL_EXPIRE_MINUTES` on the short instance, in seconds (0.2 minutes).
+const SHORT_ENROLL_SECONDS: u64 = 12;
 /// `RATE_LIMIT_MFA_VERIFY_IP` on the short instance: a burst of this many per 600 s.
 const SHORT_VERIFY_IP_BURST: usize = 5;
 /// `LOCKOUT_FREE_ATTEMPTS` on the short instance; its lockout lasts 60 s.
@@ -53,8 +58,8 @@ fn short_app() -> &'static TestApp {
     spawn_isolated_app_with(
         "mfa-short",
         &[
-            ("MFA_TOKEN_EXPIRE_SECONDS", "4"),
-            ("MFA_ENROLL_EXPIRE_MINUTES", "0.1"),
+            ("MFA_TOKEN_EXPIRE_SECONDS", "6"),
+            ("MFA_ENROLL_EXPIRE_MINUTES", "0.2"),
             ("RATE_LIMIT_MFA_VERIFY_IP", "5/600"),
             ("LOCKOUT_FREE_ATTEMPTS", "3"),
             ("LOCKOUT_BASE_SECONDS", "60"),
@@ -1018,6 +1023,11 @@ pub fn enroll_and_confirm_turn_2fa_on() {
 
     let answer = enroll(app, &access);
     assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.header("cache-control"),
+        Some("no-store"),
+        "the secret is never cached"
+    );
     let body = answer.json();
     assert_eq!(keys(&body), set(&["secret", "otpauth_uri", "qr_svg"]), "{body}");
     let secret = body["secret"].as_str().unwrap();
@@ -1048,7 +1058,13 @@ pub fn enroll_and_confirm_turn_2fa_on() {
     assert_login_response(&app.login(&email, PASSWORD), false);
 
     let mails = mail_count(app, &email);
-    let codes = assert_recovery_codes(&confirm(app, &access, &totp.next_code()));
+    let confirmed = confirm(app, &access, &totp.next_code());
+    assert_eq!(
+        confirmed.header("cache-control"),
+        Some("no-store"),
+        "recovery codes are never cached"
+    );
+    let codes = assert_recovery_codes(&confirmed);
     assert!(!codes.iter().any(|c| c.contains(&secret.to_ascii_lowercase())));
     let user = me_json(app, &access);
     assert_eq!(user["mfa_enabled"], true, "{user}");
@@ -1058,7 +1074,11 @@ pub fn enroll_and_confirm_turn_2fa_on() {
         "TOTP is no sign-in method: {user}"
     );
     let mail = new_mails(app, &email, mails, 1).remove(0);
-    assert!(!mail.subject.starts_with(NEW_SIGN_IN), "{}", mail.subject);
+    assert!(
+        mail.subject.starts_with(MFA_ENABLED),
+        "the mfa_enabled mail: {}",
+        mail.subject
+    );
     assert!(
         !mail.text.contains(secret) && !codes.iter().any(|c| mail.text.contains(c.as_str())),
         "{}",
@@ -1187,7 +1207,7 @@ pub fn enrolling_again_replaces_the_pending_secret() {
     assert_recovery_codes(&confirm(app, &access, &new.next_code()));
 }
 
-/// An enrollment not confirmed within `MFA_ENROLL_EXPIRE_MINUTES` (6 s here) is gone.
+/// An enrollment not confirmed within `MFA_ENROLL_EXPIRE_MINUTES` (12 s here) is gone.
 pub fn an_enrollment_expires() {
     let app = short_app();
     let (_, access) = app.logged_in_user("mfa-enroll-expiry");
@@ -1267,6 +1287,7 @@ pub fn a_2fa_login_answers_the_challenge_then_verify_signs_in() {
     let (_, fresh) = account.totp.next();
     verify_code(app, &token, &fresh).assert_problem(400, "invalid_mfa_token");
     let form_session = assert_login_response(&verify_code(app, &form_token, &fresh), true);
+    assert_eq!(auth_methods(app, &form_session.access), json!(["password", "totp"]));
     assert_eq!(
         refresh(app, &form_session.refresh).status,
         200,
@@ -1306,6 +1327,27 @@ pub fn codes_are_accepted_within_the_skew_once_and_in_order() {
     assert_eq!(me_json(app, &session.access)["mfa_enabled"], false);
 }
 
+/// verify takes the previous step's code too (t−1, when no later step was accepted): the
+/// account confirmed at step c−1, the clock moves on to c+1, and the code of step c signs
+/// in; the code of step c+3 (t+2) is refused before it.
+pub fn verify_accepts_the_previous_steps_code() {
+    let app = spawn_app();
+    let mut account = enrolled(app, "mfa-previous-step");
+    let confirmed = account.totp.last;
+    // Step c is confirmed + 1; wait for step c + 1.
+    while now_step() < confirmed + 2 {
+        std::thread::sleep(Duration::from_secs_f64(30.2 - now_seconds() % 30.0));
+    }
+    leave_time(5.0);
+    let t = now_step();
+    let token = challenge(app, &account.email);
+    verify_code(app, &token, &account.totp.code(t + 2)).assert_problem(401, "invalid_mfa_code");
+    let session = assert_login_response(&verify_code(app, &token, &account.totp.code(t - 1)), true);
+    assert_still_step(t);
+    account.totp.last = t - 1;
+    assert_eq!(auth_methods(app, &session.access), json!(["password", "totp"]));
+}
+
 /// The confirmation's code is spent: the same code at the first verify (same step) → 401.
 pub fn the_code_that_confirmed_does_not_verify() {
     let app = spawn_app();
@@ -1325,8 +1367,8 @@ pub fn the_code_that_confirmed_does_not_verify() {
     assert_login_response(&verify_code(app, &token, &totp.next_code()), true);
 }
 
-/// Codes of another secret (a random one, and another 2FA user's current code) → 401
-/// `invalid_mfa_code`: the `mfa_token` is bound to its user.
+/// Codes of another secret (a random one, another 2FA user's current code) and another
+/// user's recovery code → 401 `invalid_mfa_code`: the `mfa_token` is bound to its user.
 pub fn codes_of_another_secret_are_refused() {
     let app = spawn_app();
     let mut account = enrolled(app, "mfa-wrong-secret");
@@ -1336,7 +1378,8 @@ pub fn codes_of_another_secret_are_refused() {
     let now = now_step();
     let own: Vec<String> = (now - 1..=now + 1).map(|s| account.totp.code(s)).collect();
     let mut tried = 0;
-    for step in now - 1..=now + 1 {
+    // Four wrong factors at most: a fifth would end the token.
+    for step in [now, now + 1] {
         let code = random.code(step);
         if own.contains(&code) {
             continue;
@@ -1344,16 +1387,20 @@ pub fn codes_of_another_secret_are_refused() {
         verify_code(app, &token, &code).assert_problem(401, "invalid_mfa_code");
         tried += 1;
     }
+    verify_recovery(app, &token, &stranger.codes[0]).assert_problem(401, "invalid_mfa_code");
     let theirs = stranger.totp.next_code();
     if !own.contains(&theirs) {
         verify_code(app, &token, &theirs).assert_problem(401, "invalid_mfa_code");
         tried += 1;
     }
     assert!(tried >= 3);
+    // Neither the stranger's code nor their recovery code was spent on another's token.
     assert_login_response(&verify_code(app, &token, &account.totp.next_code()), true);
     // The stranger's code was not spent on the other account's token.
     let their_token = challenge(app, &stranger.email);
     assert_login_response(&verify_code(app, &their_token, &theirs), true);
+    let their_token = challenge(app, &stranger.email);
+    assert_login_response(&verify_recovery(app, &their_token, &stranger.codes[0]), true);
 }
 
 /// Four wrong codes and the right one: 200. Five wrong codes kill the token: the right
@@ -1422,12 +1469,12 @@ pub fn twenty_concurrent_verifies_of_one_token_succeed_once() {
     );
 }
 
-/// One valid code on six different `mfa_token`s at once: one success, five 401
+/// One valid code on five different `mfa_token`s at once: one success, four 401
 /// `invalid_mfa_code` (the step is spent atomically).
 pub fn one_code_on_several_tokens_at_once_succeeds_once() {
     let app = spawn_app();
     let mut account = enrolled(app, "mfa-race");
-    let tokens: Vec<String> = (0..6).map(|_| challenge(app, &account.email)).collect();
+    let tokens: Vec<String> = (0..5).map(|_| challenge(app, &account.email)).collect();
     let code = account.totp.next_code();
     let barrier = Barrier::new(tokens.len());
     let answers: Vec<Answer> = std::thread::scope(|scope| {
@@ -1450,6 +1497,124 @@ pub fn one_code_on_several_tokens_at_once_succeeds_once() {
     }
 }
 
+/// One recovery code on five different `mfa_token`s at once: it is consumed atomically,
+/// so one sign-in, four 401 `invalid_mfa_code`, one `recovery_code_used` mail.
+pub fn one_recovery_code_on_several_tokens_at_once_signs_in_once() {
+    let app = spawn_app();
+    let account = enrolled(app, "mfa-recovery-race");
+    let tokens: Vec<String> = (0..5).map(|_| challenge(app, &account.email)).collect();
+    let before = mail_count(app, &account.email);
+    let code = &account.codes[3];
+    let barrier = Barrier::new(tokens.len());
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    verify_recovery(app, token, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        answer.assert_problem(401, "invalid_mfa_code");
+    }
+    let mail = new_mails(app, &account.email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(RECOVERY_CODE_USED), "{}", mail.subject);
+    assert!(mentions_number(&mail.text, 9), "nine left: {}", mail.text);
+}
+
+/// `n` concurrent confirms of the account's new enrollment with one valid code: exactly
+/// one 200, the others 400 `invalid_code` or 409 (`mfa_already_enabled`,
+/// `mfa_enrollment_missing`). Answers the winner's recovery codes and the factor.
+fn confirm_concurrently(app: &TestApp, access: &str, n: usize) -> (Vec<String>, Totp) {
+    let answer = enroll(app, access);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let mut totp = Totp::new(answer.json()["secret"].as_str().unwrap());
+    let code = totp.next_code();
+    let barrier = Barrier::new(n);
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..n)
+            .map(|_| {
+                let (barrier, code) = (&barrier, &code);
+                scope.spawn(move || {
+                    barrier.wait();
+                    confirm(app, access, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+    );
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        let code = answer.json()["code"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            matches!(
+                (answer.status, code.as_str()),
+                (400, "invalid_code") | (409, "mfa_already_enabled") | (409, "mfa_enrollment_missing")
+            ),
+            "{} {}",
+            answer.status,
+            answer.body
+        );
+    }
+    (assert_recovery_codes(winners[0]), totp)
+}
+
+/// Five concurrent confirms with one valid code: 2FA turns on once (one answer with
+/// recovery codes, the others refused), one `mfa_enabled` mail, and the factor signs in.
+/// (That the winner's recovery codes then work is `known_bug_concurrent_confirms_keep_
+/// the_winners_recovery_codes`.)
+pub fn concurrent_confirms_turn_2fa_on_once() {
+    let app = spawn_app();
+    let (email, access) = app.logged_in_user("mfa-confirm-race");
+    let before = mail_count(app, &email);
+    let (_, mut totp) = confirm_concurrently(app, &access, 5);
+    let mail = new_mails(app, &email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(MFA_ENABLED), "{}", mail.subject);
+    assert_eq!(me_json(app, &access)["mfa_enabled"], true);
+    let token = app.login(&email, PASSWORD).json()["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_login_response(&verify_code(app, &token, &totp.next_code()), true);
+}
+
+/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). mfa.md: confirm "returns
+/// the first recovery codes", and each works once. After ten concurrent confirms with one
+/// valid code, the one 200 answer's codes must be the account's: the challenge lists
+/// `recovery_code` and a code signs in. The Worker loses them whenever the refused
+/// confirms answer 409 `mfa_enrollment_missing` (they raced past the "already on" check):
+/// the challenge then lists only `totp` and no code works (about one race in three, on both
+/// backends; five accounts make it show).
+fn known_bug_concurrent_confirms_keep_the_winners_recovery_codes() {
+    let app = spawn_app();
+    for round in 0..5 {
+        let (email, access) = app.logged_in_user("mfa-bug-confirm-race");
+        let (codes, _) = confirm_concurrently(app, &access, 10);
+        let challenge = app.login(&email, PASSWORD);
+        let methods = challenge.json()["methods"].clone();
+        assert!(
+            methods.as_array().unwrap().contains(&json!("recovery_code")),
+            "round {round}: {}",
+            challenge.body
+        );
+        let token = challenge.json()["mfa_token"].as_str().unwrap().to_owned();
+        assert_login_response(&verify_recovery(app, &token, &codes[0]), true);
+    }
+}
+
 /// `code` with spaces is accepted; malformed second factors are 422 `validation_error` and
 /// no try of the token: five digits, seven, letters, a number, an empty string, both
 /// `code` and `recovery_code`, neither; a missing or non-string `mfa_token`.
@@ -1466,6 +1631,9 @@ pub fn malformed_verify_bodies_are_422_and_spaces_are_ignored() {
         json!({ "mfa_token": token, "code": "" }),
         json!({ "mfa_token": token, "code": null }),
         json!({ "mfa_token": token, "code": "12345６" }),
+        json!({ "mfa_token": token, "code": "1".repeat(10_000) }),
+        json!({ "mfa_token": token, "recovery_code": 1234567890 }),
+        json!({ "mfa_token": token, "recovery_code": null }),
         json!({ "mfa_token": token, "code": "123456", "recovery_code": account.codes[0] }),
         json!({ "mfa_token": token }),
         json!({ "code": "123456" }),
@@ -1478,6 +1646,20 @@ pub fn malformed_verify_bodies_are_422_and_spaces_are_ignored() {
         assert_eq!(answer.status, 422, "{body}: {}", answer.body);
         answer.assert_problem(422, "validation_error");
     }
+    let raw = |content_type: &str, body: &[u8]| {
+        app.request(
+            "POST",
+            &app.auth("mfa/verify"),
+            &[("Content-Type", content_type)],
+            Some(body),
+        )
+    };
+    raw("application/json", b"{\"mfa_token\": ").assert_problem(400, "malformed_body");
+    raw(
+        "text/plain",
+        json!({ "mfa_token": token, "code": "123456" }).to_string().as_bytes(),
+    )
+    .assert_problem(415, "unsupported_media_type");
     let code = account.totp.next_code();
     let spaced = format!(" {} {} ", &code[..3], &code[3..]);
     let session = assert_login_response(&verify_code(app, &token, &spaced), true);
@@ -1518,7 +1700,7 @@ pub fn unknown_and_malformed_mfa_tokens_are_refused() {
     assert_login_response(&verify_code(app, &token, &code), true);
 }
 
-/// An `mfa_token` older than `MFA_TOKEN_EXPIRE_SECONDS` (4 s here, and the challenge says
+/// An `mfa_token` older than `MFA_TOKEN_EXPIRE_SECONDS` (6 s here, and the challenge says
 /// so) → 400 `invalid_mfa_token`; a fresh one takes the same code.
 pub fn an_mfa_token_expires() {
     let app = short_app();
@@ -1569,40 +1751,115 @@ fn challenge_short(app: &TestApp, email: &str) -> String {
 }
 
 /// Wrong codes across several tokens meet the account's lockout (3 free attempts here),
-/// like wrong passwords: a correct password in between resets nothing; the next verify,
-/// even with the right code, and a password login → 429 `rate_limited` with `Retry-After`.
+/// like wrong passwords: alternating between two tokens, every answer is 401
+/// `invalid_mfa_code` until a 429 `rate_limited` with `Retry-After`, met within the free
+/// attempts and the one that starts the lockout; then the other token with the right code
+/// and a password login → 429 too. (The exact count is
+/// `a_right_password_of_a_2fa_account_is_no_failed_login`'s.)
 pub fn wrong_codes_across_tokens_reach_the_lockout() {
     let app = short_app();
     let mut account = enrolled(app, "mfa-lockout");
-    let first = challenge_short(app, &account.email);
-    for _ in 0..2 {
-        verify_code(app, &first, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
+    let tokens = [
+        challenge_short(app, &account.email),
+        challenge_short(app, &account.email),
+    ];
+    let mut locked = None;
+    for attempt in 0..=SHORT_FREE_ATTEMPTS + 1 {
+        let answer = verify_code(app, &tokens[attempt % 2], &account.totp.wrong_code());
+        if answer.status == 429 {
+            locked = Some((attempt, answer));
+            break;
+        }
+        answer.assert_problem(401, "invalid_mfa_code");
     }
-    let second = challenge_short(app, &account.email);
-    for _ in 0..SHORT_FREE_ATTEMPTS - 1 {
-        verify_code(app, &second, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
-    }
-    let locked = verify_code(app, &second, &account.totp.next_code());
-    locked.assert_problem(429, "rate_limited");
-    let retry: u64 = locked.header("retry-after").expect("Retry-After").parse().unwrap();
+    let (attempt, answer) = locked.unwrap_or_else(|| panic!("{} wrong codes and no lockout", SHORT_FREE_ATTEMPTS + 2));
+    answer.assert_problem(429, "rate_limited");
+    let retry: u64 = answer.header("retry-after").expect("Retry-After").parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
+    let other = &tokens[(attempt + 1) % 2];
+    let refused = verify_code(app, other, &account.totp.next_code());
+    refused.assert_problem(429, "rate_limited");
+    assert!(refused.header("retry-after").is_some());
     let login = app.login(&account.email, PASSWORD);
     login.assert_problem(429, "rate_limited");
     assert!(login.header("retry-after").is_some());
 }
 
-/// A success at verify ends the streak (and a correct password alone did not): three wrong
-/// codes, the right one, three wrong codes again, the right one → 200 both times.
+/// mfa.md: a wrong second factor counts "as a failed login in the lockout", wrong codes
+/// reach the lockout "like wrong passwords", and "checks before the challenge stay as they
+/// are"; a right password is no failed login. So with 3 free attempts: five logins of a
+/// 2FA account with the right password all answer the challenge; 3 wrong codes and then
+/// the right one sign in (as 3 wrong passwords and then the right one do); 4 wrong codes
+/// answer 401, the 5th attempt 429. (A known bug until `mfa` c8a53a8: the Worker counted
+/// each right password of a 2FA account as a failed attempt.)
+pub fn a_right_password_of_a_2fa_account_is_no_failed_login() {
+    let app = short_app();
+    let account = enrolled(app, "mfa-bug-logins");
+    let logins: Vec<u16> = (0..=SHORT_FREE_ATTEMPTS + 1)
+        .map(|_| app.login(&account.email, PASSWORD).status)
+        .collect();
+    assert_eq!(
+        logins,
+        vec![200; SHORT_FREE_ATTEMPTS + 2],
+        "right passwords are no failed logins"
+    );
+
+    let mut account = enrolled(app, "mfa-bug-codes");
+    let token = challenge_short(app, &account.email);
+    for _ in 0..SHORT_FREE_ATTEMPTS {
+        verify_code(app, &token, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
+    }
+    assert_login_response(&verify_code(app, &token, &account.totp.next_code()), true);
+
+    let account = enrolled(app, "mfa-bug-count");
+    let tokens = [
+        challenge_short(app, &account.email),
+        challenge_short(app, &account.email),
+    ];
+    for attempt in 0..=SHORT_FREE_ATTEMPTS {
+        verify_code(app, &tokens[attempt % 2], &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
+    }
+    verify_code(app, &tokens[0], &account.totp.wrong_code()).assert_problem(429, "rate_limited");
+}
+
+/// A success at verify ends the streak (a correct password alone does not): rounds of a
+/// challenge, two wrong codes and the right one → 200 both times, where the second round
+/// without a reset would have met the lockout (the codes are taken first: a token lives 6 s).
 pub fn a_verified_login_resets_the_lockout_streak() {
     let app = short_app();
     let mut account = enrolled(app, "mfa-streak");
-    for _ in 0..2 {
+    for round in 0..2 {
+        let code = account.totp.next_code();
         let token = challenge_short(app, &account.email);
-        for _ in 0..SHORT_FREE_ATTEMPTS {
+        for _ in 0..SHORT_FREE_ATTEMPTS - 1 {
             verify_code(app, &token, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
         }
-        assert_login_response(&verify_code(app, &token, &account.totp.next_code()), true);
+        let answer = verify_code(app, &token, &code);
+        assert_eq!(answer.status, 200, "round {round}: {}", answer.body);
+        assert_login_response(&answer, true);
     }
+}
+
+/// sessions.md §1: a wrong `current_password` is counted in the account's lockout, a
+/// missing one is not: five enrolls without it (403) leave the login open; four with a wrong
+/// one (401 `invalid_credentials`, 3 free attempts here) lock it (429).
+pub fn reauthentication_counts_only_wrong_passwords_in_the_lockout() {
+    let app = short_app();
+    let (email, access) = app.logged_in_user("mfa-reauth-lockout");
+    for _ in 0..=SHORT_FREE_ATTEMPTS + 1 {
+        post(app, "mfa/totp/enroll", Some(&access), &json!({})).assert_problem(403, "current_password_required");
+    }
+    assert_login_response(&app.login(&email, PASSWORD), false);
+    for _ in 0..=SHORT_FREE_ATTEMPTS {
+        post(
+            app,
+            "mfa/totp/enroll",
+            Some(&access),
+            &json!({ "current_password": "not the password at all" }),
+        )
+        .assert_problem(401, "invalid_credentials");
+    }
+    app.login(&email, PASSWORD).assert_problem(429, "rate_limited");
 }
 
 /// A wrong `code` at disable counts as a failed login in the lockout: after four, a
@@ -1632,6 +1889,7 @@ pub fn a_recovery_code_works_once_in_any_case() {
     let session = assert_login_response(&verify_recovery(app, &challenge(app, &account.email), &shouted), true);
     assert_eq!(auth_methods(app, &session.access), json!(["password", "recovery_code"]));
     let mail = new_mails(app, &account.email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(RECOVERY_CODE_USED), "{}", mail.subject);
     assert!(mentions_number(&mail.text, 9), "nine codes left: {}", mail.text);
     assert!(
         !account.codes.iter().any(|c| mail.text.contains(c.as_str())),
@@ -1645,6 +1903,7 @@ pub fn a_recovery_code_works_once_in_any_case() {
     let second = format!(" {} ", account.codes[1].to_uppercase());
     assert_login_response(&verify_recovery(app, &token, &second), true);
     let mail = new_mails(app, &account.email, before + 1, 1).remove(0);
+    assert!(mail.subject.starts_with(RECOVERY_CODE_USED), "{}", mail.subject);
     assert!(mentions_number(&mail.text, 8), "eight codes left: {}", mail.text);
 }
 
@@ -1691,10 +1950,13 @@ pub fn regenerated_recovery_codes_replace_the_old_ones() {
         answer.assert_problem(422, "validation_error");
     }
     regenerate(app, &access, &account.totp.wrong_code()).assert_problem(401, "invalid_mfa_code");
+    let confirmed_with = account.totp.code(account.totp.last);
+    regenerate(app, &access, &confirmed_with).assert_problem(401, "invalid_mfa_code");
     let before = mail_count(app, &account.email);
     let fresh = assert_recovery_codes(&regenerate(app, &access, &account.totp.next_code()));
     assert!(fresh.iter().all(|c| !account.codes.contains(c)), "all new");
-    new_mails(app, &account.email, before, 1);
+    let mail = new_mails(app, &account.email, before, 1).remove(0);
+    assert!(mail.subject.starts_with(RECOVERY_CODES_REGENERATED), "{}", mail.subject);
 
     let token = challenge(app, &account.email);
     for old in &account.codes[..2] {
@@ -1702,6 +1964,42 @@ pub fn regenerated_recovery_codes_replace_the_old_ones() {
     }
     let session = assert_login_response(&verify_recovery(app, &token, &fresh[0]), true);
     assert_eq!(auth_methods(app, &session.access), json!(["password", "recovery_code"]));
+}
+
+/// Five concurrent regenerations with one valid code: the step is accepted once, so one
+/// 200 with new codes and four 401 `invalid_mfa_code`; the winner's codes work, the first
+/// ones do not.
+pub fn concurrent_regenerations_with_one_code_succeed_once() {
+    let app = spawn_app();
+    let mut account = enrolled(app, "mfa-regenerate-race");
+    let code = account.totp.next_code();
+    let barrier = Barrier::new(5);
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let running: Vec<_> = (0..5)
+            .map(|_| {
+                let (barrier, code, access) = (&barrier, &code, &account.access);
+                scope.spawn(move || {
+                    barrier.wait();
+                    regenerate(app, access, code)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "{:?}",
+        answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+    );
+    for answer in answers.iter().filter(|a| a.status != 200) {
+        answer.assert_problem(401, "invalid_mfa_code");
+    }
+    let fresh = assert_recovery_codes(winners[0]);
+    let token = challenge(app, &account.email);
+    verify_recovery(app, &token, &account.codes[0]).assert_problem(401, "invalid_mfa_code");
+    assert_login_response(&verify_recovery(app, &token, &fresh[0]), true);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1740,6 +2038,7 @@ pub fn disabling_ends_the_other_sessions_and_keeps_the_callers() {
         "still on after the refusals"
     );
 
+    let pending = challenge(app, &account.email);
     let before = mail_count(app, &account.email);
     let answer = disable(app, &caller.access, json!({ "code": account.totp.next_code() }));
     assert_eq!(
@@ -1754,7 +2053,19 @@ pub fn disabling_ends_the_other_sessions_and_keeps_the_callers() {
     assert_eq!(user["mfa_enabled"], false, "{user}");
     assert_eq!(refresh(app, &caller.refresh).status, 200, "the caller's session stays");
     let mail = new_mails(app, &account.email, before, 1).remove(0);
-    assert!(!mail.subject.starts_with(NEW_SIGN_IN), "{}", mail.subject);
+    assert!(mail.subject.starts_with(MFA_DISABLED), "{}", mail.subject);
+    // A challenge issued before: the factors it waits for are gone.
+    for late in [
+        verify_code(app, &pending, &account.totp.peek()),
+        verify_recovery(app, &pending, &account.codes[5]),
+    ] {
+        assert!(
+            matches!(late.status, 400 | 401) && late.header("set-cookie").is_none(),
+            "a second factor of a disabled 2FA: {} {}",
+            late.status,
+            late.body
+        );
+    }
     assert_login_response(&app.login(&account.email, PASSWORD), false);
     disable(app, &caller.access, json!({ "code": account.totp.code(now_step()) }))
         .assert_problem(409, "mfa_not_enabled");
@@ -1896,6 +2207,69 @@ pub fn only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes(
     assert!(!holds(&enrolled.body, &codes[0]));
 }
 
+/// Every row of every table of the instance's database, as text (lower case).
+fn stored_text(app: &TestApp) -> String {
+    let tables = app.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    );
+    let mut text = String::new();
+    for table in tables {
+        let name = table["name"].as_str().unwrap();
+        let sql = format!("SELECT * FROM \"{name}\"");
+        for row in app.query(&sql, &sql) {
+            text.push_str(&row.to_string());
+            text.push('\n');
+        }
+    }
+    text.to_ascii_lowercase()
+}
+
+/// mfa.md: the secret is "stored sealed", recovery codes "only as HMAC-SHA256 digests", the
+/// `mfa_token` "only as an HMAC digest". No row of any table holds a pending or a confirmed
+/// secret (base32, hex, base64 or as a list of bytes), a recovery code (with or without
+/// its dash) or a live `mfa_token`.
+pub fn no_secret_code_or_mfa_token_is_stored_in_the_clear() {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    // An instance of its own: reading every table holds its gate for a while (local D1 is
+    // one SQLite file), which would keep other tests' short-lived tokens waiting.
+    let app = spawn_isolated_app_with("mfa-store", &[], TestApp::is_healthy);
+    let account = enrolled(app, "mfa-stored");
+    let token = challenge(app, &account.email);
+    let (_, pending_access) = app.logged_in_user("mfa-stored-pending");
+    let pending = enroll(app, &pending_access);
+    assert_eq!(pending.status, 200, "{}", pending.body);
+    let pending = Totp::new(pending.json()["secret"].as_str().unwrap());
+    let stored = stored_text(app);
+    assert!(stored.contains(&account.email), "the dump holds the account's rows");
+    let mut needles: Vec<(String, String)> = vec![("mfa_token".into(), token.to_ascii_lowercase())];
+    for (what, totp) in [("the secret", &account.totp), ("the pending secret", &pending)] {
+        let key = &totp.key;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        let bytes: Vec<String> = key.iter().map(u8::to_string).collect();
+        for form in [
+            totp.secret.clone(),
+            hex,
+            STANDARD.encode(key),
+            URL_SAFE_NO_PAD.encode(key),
+            bytes.join(","),
+        ] {
+            needles.push((what.into(), form.to_ascii_lowercase()));
+        }
+    }
+    for code in &account.codes {
+        needles.push(("a recovery code".into(), code.clone()));
+        needles.push(("a recovery code".into(), code.replace('-', "")));
+    }
+    for (what, needle) in &needles {
+        assert!(
+            !stored.contains(needle.as_str()),
+            "{what} is stored in the clear: {needle}"
+        );
+    }
+}
+
 /// The OpenAPI document lists the TOTP routes with their statuses.
 pub fn the_openapi_document_lists_the_mfa_routes() {
     let app = spawn_app();
@@ -1925,13 +2299,16 @@ pub fn the_openapi_document_lists_the_mfa_routes() {
 }
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    crate::trials![
+    let mut trials = crate::trials![
         // The short instance's tests first: they wait, and start its Worker early.
         an_enrollment_expires,
         an_mfa_token_expires,
         the_otpauth_uri_percent_encodes_the_app_name,
         verify_is_limited_per_ip,
         wrong_codes_across_tokens_reach_the_lockout,
+        a_right_password_of_a_2fa_account_is_no_failed_login,
+        no_secret_code_or_mfa_token_is_stored_in_the_clear,
+        reauthentication_counts_only_wrong_passwords_in_the_lockout,
         a_verified_login_resets_the_lockout_streak,
         wrong_codes_at_disable_count_in_the_lockout,
         the_totp_generator_meets_rfc_6238s_vectors,
@@ -1944,19 +2321,31 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_2fa_login_answers_the_challenge_then_verify_signs_in,
         codes_are_accepted_within_the_skew_once_and_in_order,
         the_code_that_confirmed_does_not_verify,
+        verify_accepts_the_previous_steps_code,
         codes_of_another_secret_are_refused,
         five_wrong_codes_kill_the_mfa_token,
         twenty_concurrent_verifies_of_one_token_succeed_once,
         one_code_on_several_tokens_at_once_succeeds_once,
+        one_recovery_code_on_several_tokens_at_once_signs_in_once,
+        concurrent_confirms_turn_2fa_on_once,
         malformed_verify_bodies_are_422_and_spaces_are_ignored,
         unknown_and_malformed_mfa_tokens_are_refused,
         a_recovery_code_works_once_in_any_case,
         the_last_recovery_code_drops_the_method,
         regenerated_recovery_codes_replace_the_old_ones,
+        concurrent_regenerations_with_one_code_succeed_once,
         disabling_ends_the_other_sessions_and_keeps_the_callers,
         disabling_with_a_recovery_code_kills_all_of_them,
         a_password_reset_does_not_bypass_2fa,
         only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes,
         the_openapi_document_lists_the_mfa_routes,
-    ]
+    ];
+    // Tests of bugs the Worker has today (see each one's comment): they fail until fixed, so
+    // they run only when asked for.
+    if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
+        trials.extend(crate::trials![
+            known_bug_concurrent_confirms_keep_the_winners_recovery_codes,
+        ]);
+    }
+    trials
 }
