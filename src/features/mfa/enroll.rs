@@ -106,7 +106,11 @@ pub async fn confirm(ctx: &Ctx<'_>, caller: &Caller, code: &totp::TotpCode) -> R
     let results = ctx.db.batch(&statements).await.map_err(StoreError::from)?;
     if results.first().map(|r| r.changes) != Some(1) {
         // Another request confirmed it, or a new enroll replaced the secret meanwhile.
-        return Err(ConfirmError::EnrollmentMissing);
+        let row = store.totp(&user.id).await?;
+        return Err(match factor::is_confirmed(row.as_ref()) {
+            true => ConfirmError::AlreadyEnabled,
+            false => ConfirmError::EnrollmentMissing,
+        });
     }
     ctx.outbox.send(mails::notice(ctx, &mails::MFA_ENABLED, &user.email));
     ctx.emit(AuthEvent::MfaEnabled {

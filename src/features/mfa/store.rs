@@ -88,7 +88,7 @@ pub const ENROLL_TRIES: i64 = 5;
 /// The statements that confirm the enrollment sealed as `sealed` at `step` and store the
 /// first recovery codes, as one transaction. `confirmed_by` (a fresh id of this confirmation) makes every
 /// statement after the first act only if this request's confirmation is the one that
-/// happened. The batch's first answer changed 1 row when it did.
+/// happened, so a confirmation that lost a race changes nothing. The batch's first answer changed 1 row when it did.
 pub fn confirm(
     user: &UserId,
     sealed: &str,
@@ -104,7 +104,7 @@ pub fn confirm(
             vec![id(), sealed.into(), step.into(), now.into(), confirmation.into()],
         ),
         Statement::new(MARK_ENABLED, vec![id(), confirmation.into()]),
-        Statement::new(DELETE_RECOVERY_CODES, vec![id()]),
+        Statement::new(DELETE_RECOVERY_CODES_IF_CONFIRMED, vec![id(), confirmation.into()]),
     ];
     statements.extend(digests.iter().map(|digest| {
         Statement::new(
@@ -204,6 +204,15 @@ const DELETE_RECOVERY_CODES: Sql = Sql::new(
     "DELETE FROM mfa_recovery_codes WHERE user_id = ?1::text::uuid",
 );
 
+/// As `DELETE_RECOVERY_CODES`, only if `?2`'s confirmation happened: a confirmation that
+/// lost a race must not delete the codes the winner just stored.
+const DELETE_RECOVERY_CODES_IF_CONFIRMED: Sql = Sql::new(
+    "DELETE FROM mfa_recovery_codes \
+     WHERE user_id = ?1 AND EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ?1 AND confirmed_by = ?2)",
+    "DELETE FROM mfa_recovery_codes \
+     WHERE user_id = ?1::text::uuid AND EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = ?1::text::uuid AND confirmed_by = ?2)",
+);
+
 /// `?1` user, `?2` digest, `?3` now.
 const INSERT_RECOVERY_CODE: Sql = Sql::new(
     "INSERT INTO mfa_recovery_codes (user_id, digest, created_at) VALUES (?1, ?2, ?3)",
@@ -240,3 +249,31 @@ pub const HAS_RECOVERY_CODE: Sql = UNUSED_RECOVERY_CODES;
 /// Housekeeping: enrollments never confirmed, past their expiry. `?1` now.
 pub const PURGE_STALE_ENROLLMENTS: Sql =
     Sql::same("DELETE FROM mfa_totp WHERE confirmed_at IS NULL AND enroll_expires_at < ?1");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::users::testing::insert_user;
+    use crate::kernel::testing::SqliteDatabase;
+
+    /// Two confirmations of one enrollment, the second after the first won: the loser's
+    /// batch changes nothing, and the codes stored are the winner's.
+    #[test]
+    fn a_confirmation_that_lost_keeps_the_winners_recovery_codes() {
+        let db = SqliteDatabase::default();
+        insert_user(&db, "u1", "ada@example.com", true);
+        let (store, user) = (MfaStore(&db), UserId("u1".into()));
+        pollster::block_on(async {
+            assert!(store.begin_enrollment(&user, "sealed", 100, 700).await.unwrap());
+            let winner = [String::from("w1"), String::from("w2")];
+            let loser = [String::from("l1"), String::from("l2")];
+            let won = db.batch(&confirm(&user, "sealed", 4, 120, "a", &winner)).await.unwrap();
+            assert_eq!(won[0].changes, 1);
+            let lost = db.batch(&confirm(&user, "sealed", 4, 120, "b", &loser)).await.unwrap();
+            assert!(lost.iter().all(|r| r.changes == 0), "the loser changes nothing");
+            assert_eq!(store.unused_recovery_codes(&user).await.unwrap(), 2);
+            assert!(store.spend_recovery_code(&user, "w1", 130).await.unwrap());
+            assert!(!store.spend_recovery_code(&user, "l1", 130).await.unwrap());
+        });
+    }
+}
