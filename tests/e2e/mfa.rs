@@ -1574,8 +1574,8 @@ fn confirm_concurrently(app: &TestApp, access: &str, n: usize) -> (Vec<String>, 
 
 /// Five concurrent confirms with one valid code: 2FA turns on once (one answer with
 /// recovery codes, the others refused), one `mfa_enabled` mail, and the factor signs in.
-/// (That the winner's recovery codes then work is `known_bug_concurrent_confirms_keep_
-/// the_winners_recovery_codes`.)
+/// (That the winner's recovery codes then work is
+/// `concurrent_confirms_keep_the_winners_recovery_codes`.)
 pub fn concurrent_confirms_turn_2fa_on_once() {
     let app = spawn_app();
     let (email, access) = app.logged_in_user("mfa-confirm-race");
@@ -1591,14 +1591,12 @@ pub fn concurrent_confirms_turn_2fa_on_once() {
     assert_login_response(&verify_code(app, &token, &totp.next_code()), true);
 }
 
-/// KNOWN BUG, run only with `E2E_KNOWN_BUGS=1` (see `tests()`). mfa.md: confirm "returns
-/// the first recovery codes", and each works once. After ten concurrent confirms with one
-/// valid code, the one 200 answer's codes must be the account's: the challenge lists
-/// `recovery_code` and a code signs in. The Worker loses them whenever the refused
-/// confirms answer 409 `mfa_enrollment_missing` (they raced past the "already on" check):
-/// the challenge then lists only `totp` and no code works (about one race in three, on both
-/// backends; five accounts make it show).
-fn known_bug_concurrent_confirms_keep_the_winners_recovery_codes() {
+/// mfa.md: confirm "returns the first recovery codes", and each works once. After ten
+/// concurrent confirms with one valid code, the one 200 answer's codes must be the
+/// account's: the challenge lists `recovery_code` and a code signs in. (The Worker lost
+/// them about one race in three while a refused confirm's batch still deleted the user's
+/// codes; five accounts make such a race show.)
+pub fn concurrent_confirms_keep_the_winners_recovery_codes() {
     let app = spawn_app();
     for round in 0..5 {
         let (email, access) = app.logged_in_user("mfa-bug-confirm-race");
@@ -2299,7 +2297,7 @@ pub fn the_openapi_document_lists_the_mfa_routes() {
 }
 
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    let mut trials = crate::trials![
+    crate::trials![
         // The short instance's tests first: they wait, and start its Worker early.
         an_enrollment_expires,
         an_mfa_token_expires,
@@ -2339,13 +2337,6 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_password_reset_does_not_bypass_2fa,
         only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes,
         the_openapi_document_lists_the_mfa_routes,
-    ];
-    // Tests of bugs the Worker has today (see each one's comment): they fail until fixed, so
-    // they run only when asked for.
-    if std::env::var_os("E2E_KNOWN_BUGS").is_some() {
-        trials.extend(crate::trials![
-            known_bug_concurrent_confirms_keep_the_winners_recovery_codes,
-        ]);
-    }
-    trials
+        concurrent_confirms_keep_the_winners_recovery_codes,
+    ]
 }
