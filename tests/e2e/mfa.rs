@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 
 use crate::harness::fake_sendgrid::SentMail;
-use crate::harness::{spawn_app, spawn_isolated_app_with, unique_ip, Answer, TestApp, FRONTEND_URL, PASSWORD};
+use crate::harness::{spawn_app, spawn_isolated_app_with, unique_ip, Answer, TestApp, PASSWORD};
 
 const CHROME_WINDOWS: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -285,12 +285,8 @@ fn verify_recovery(app: &TestApp, token: &str, recovery_code: &str) -> Answer {
     verify(app, &json!({ "mfa_token": token, "recovery_code": recovery_code }))
 }
 
-fn me(app: &TestApp, access: &str) -> Answer {
-    app.get_with_token(&app.auth("me"), access)
-}
-
 fn me_json(app: &TestApp, access: &str) -> Value {
-    let answer = me(app, access);
+    let answer = app.me(access);
     assert_eq!(answer.status, 200, "{}", answer.body);
     answer.json()
 }
@@ -1084,7 +1080,7 @@ pub fn enroll_and_confirm_turn_2fa_on() {
         "{}",
         mail.text
     );
-    assert_eq!(me(app, &other_access).status, 200, "other sessions stay");
+    assert_eq!(app.me(&other_access).status, 200, "other sessions stay");
 
     enroll(app, &access).assert_problem(409, "mfa_already_enabled");
     confirm(app, &access, &totp.code(now_step())).assert_problem(409, "mfa_already_enabled");
@@ -2045,7 +2041,7 @@ pub fn disabling_ends_the_other_sessions_and_keeps_the_callers() {
         answer.body
     );
     assert!(answer.body.is_empty());
-    me(app, &account.access).assert_problem(401, "invalid_token");
+    app.me(&account.access).assert_problem(401, "invalid_token");
     refresh(app, &account.refresh).assert_problem(401, "invalid_refresh_token");
     let user = me_json(app, &caller.access);
     assert_eq!(user["mfa_enabled"], false, "{user}");
@@ -2097,36 +2093,20 @@ pub fn disabling_with_a_recovery_code_kills_all_of_them() {
 // ---------------------------------------------------------------------------------------
 // Other flows.
 
-fn reset_link_token(app: &TestApp, email: &str) -> String {
-    let prefix = format!("{FRONTEND_URL}/reset-password?token=");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = app.sendgrid.mails_to(email).iter().rev().find_map(|mail| {
-            let start = mail.text.find(&prefix)? + prefix.len();
-            Some(mail.text[start..].split_whitespace().next()?.to_owned())
-        });
-        if let Some(token) = found {
-            return token;
-        }
-        assert!(Instant::now() < deadline, "no reset link to {email}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 /// forget → reset → login with the new password → still the MFA challenge; 2FA stays on.
 pub fn a_password_reset_does_not_bypass_2fa() {
     let app = spawn_app();
     let mut account = enrolled(app, "mfa-reset");
     let answer = app.post_json(&app.auth("password/forget"), &json!({ "email": account.email }));
     assert_eq!(answer.status, 202, "{}", answer.body);
-    let token = reset_link_token(app, &account.email);
+    let token = app.reset_link_token(&account.email);
     let new_password = "a brand new passphrase for this one";
     let answer = app.post_json(
         &app.auth("password/reset"),
         &json!({ "token": token, "new_password": new_password }),
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
-    me(app, &account.access).assert_problem(401, "invalid_token");
+    app.me(&account.access).assert_problem(401, "invalid_token");
     let challenge = assert_challenge(
         &app.login(&account.email, new_password),
         MFA_TOKEN_SECONDS,
@@ -2152,14 +2132,14 @@ pub fn only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes(
     let enrolled = enroll(app, &access);
     assert_eq!(enrolled.status, 200, "{}", enrolled.body);
     let mut totp = Totp::new(enrolled.json()["secret"].as_str().unwrap());
-    answers.push(("me (pending)", me(app, &access)));
+    answers.push(("me (pending)", app.me(&access)));
     leave_time(3.0);
     totp.last = now_step() - 1;
     let confirmed = confirm(app, &access, &totp.code(now_step() - 1));
     let mut codes = assert_recovery_codes(&confirmed);
     answers.push(("enroll (on)", enroll(app, &access)));
     answers.push(("confirm (on)", confirm(app, &access, &totp.code(now_step()))));
-    answers.push(("me", me(app, &access)));
+    answers.push(("me", app.me(&access)));
     let login = app.login(&email, PASSWORD);
     let token = login.json()["mfa_token"].as_str().unwrap_or_default().to_owned();
     answers.push(("login", login));
@@ -2186,7 +2166,7 @@ pub fn only_enroll_shows_the_secret_and_only_confirm_and_regeneration_the_codes(
         disable(app, &access, json!({ "code": totp.wrong_code() })),
     ));
     answers.push(("disable", disable(app, &access, json!({ "recovery_code": codes[10] }))));
-    answers.push(("me after", me(app, &access)));
+    answers.push(("me after", app.me(&access)));
     answers.push(("openapi", app.get("/openapi.json")));
     for (what, answer) in &answers {
         assert!(answer.status < 500, "{what}: {}", answer.body);

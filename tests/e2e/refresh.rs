@@ -163,17 +163,13 @@ fn bearer(access: &str) -> String {
     format!("Bearer {access}")
 }
 
-fn me(app: &TestApp, access: &str) -> Answer {
-    app.get_with_token(&app.auth("me"), access)
-}
-
 fn assert_alive(app: &TestApp, access: &str, what: &str) {
-    let answer = me(app, access);
+    let answer = app.me(access);
     assert_eq!(answer.status, 200, "{what}: {}", answer.body);
 }
 
 fn assert_ended(app: &TestApp, access: &str, what: &str) {
-    let answer = me(app, access);
+    let answer = app.me(access);
     assert_eq!(answer.status, 401, "{what} still answers me: {}", answer.body);
     answer.assert_problem(401, "invalid_token");
 }
@@ -495,7 +491,7 @@ pub fn a_login_sets_the_refresh_cookie_with_the_body_token() {
     assert_ne!(form_login.refresh, json_login.refresh);
     assert_ne!(form_login.session, json_login.session, "a login creates a session");
     // A refresh token is no access token.
-    me(app, &json_login.refresh).assert_problem(401, "invalid_token");
+    app.me(&json_login.refresh).assert_problem(401, "invalid_token");
     assert_alive(app, &json_login.access, "the login's access token");
 }
 
@@ -528,7 +524,7 @@ pub fn a_refresh_rotates_the_token_and_sets_both_cookies() {
     assert_eq!(second.session, first.session, "the same session");
     assert_eq!(second.refresh_expires_in, THIRTY_DAYS, "renewed from the refresh");
     assert_eq!(second.user["email"], email);
-    assert_eq!(me(app, &second.access).json(), second.user, "the body's user is me");
+    assert_eq!(app.me(&second.access).json(), second.user, "the body's user is me");
     assert_alive(app, &first.access, "the access token issued before the rotation");
     let by_cookie = refresh_by_cookie(
         app,
@@ -774,22 +770,6 @@ pub fn concurrent_replays_of_an_old_token_end_the_session_once() {
 // ---------------------------------------------------------------------------------------
 // §2: sessions end, and take their refresh tokens with them.
 
-fn reset_link_token(app: &TestApp, email: &str) -> String {
-    let prefix = format!("{FRONTEND_URL}/reset-password?token=");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = app.sendgrid.mails_to(email).iter().rev().find_map(|mail| {
-            let start = mail.text.find(&prefix)? + prefix.len();
-            Some(mail.text[start..].split_whitespace().next()?.to_owned())
-        });
-        if let Some(token) = found {
-            return token;
-        }
-        assert!(Instant::now() < deadline, "no reset link to {email}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
 /// Logout, `DELETE` of the session, a password change (the other sessions) and a password
 /// reset (all): the ended sessions' refresh tokens are 401 `invalid_refresh_token` with the
 /// cookie cleared — not reuse, so no `suspicious_refresh` mail; the session that changed
@@ -827,7 +807,7 @@ pub fn ended_sessions_refuse_their_refresh_tokens_without_mail() {
 
     let forget = app.post_json(&app.auth("password/forget"), &json!({ "email": email }));
     assert_eq!(forget.status, 202);
-    let token = reset_link_token(app, &email);
+    let token = app.reset_link_token(&email);
     let reset = app.post_json(
         &app.auth("password/reset"),
         &json!({ "token": token, "new_password": "a reset passphrase" }),
@@ -1344,7 +1324,7 @@ pub fn only_login_and_refresh_answers_carry_a_refresh_token() {
     let tokens = [first.refresh.clone(), spare.refresh.clone(), second.refresh.clone()];
     let authorization = bearer(&second.access);
     let auth = [("Authorization", authorization.as_str())];
-    answers.push(("me", me(app, &second.access)));
+    answers.push(("me", app.me(&second.access)));
     answers.push(("sessions", sessions_answer(app, &second.access)));
     answers.push((
         "update-user",
@@ -1364,7 +1344,7 @@ pub fn only_login_and_refresh_answers_carry_a_refresh_token() {
     answers.push(("delete", delete_session(app, &second.access, &spare.session)));
     answers.push(("refused", refresh(app, &spare.refresh)));
     answers.push(("logout", logout(app, &second.access, None)));
-    answers.push(("me after logout", me(app, &second.access)));
+    answers.push(("me after logout", app.me(&second.access)));
     answers.push(("root", app.get("/")));
     for (what, answer) in &answers {
         assert!(answer.status < 500, "{what}: {}", answer.body);

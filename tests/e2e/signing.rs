@@ -13,7 +13,7 @@ use hmac::Mac;
 use serde_json::{json, Value};
 
 use crate::harness::worker::node;
-use crate::harness::{spawn_app, spawn_isolated_app_with, unique_email, Answer, TestApp, ALLOWED_ORIGIN, PASSWORD};
+use crate::harness::{spawn_app, spawn_isolated_app_with, unique_email, TestApp, ALLOWED_ORIGIN, PASSWORD};
 
 const JWKS: &str = "/.well-known/jwks.json";
 const DISCOVERY: &str = "/.well-known/openid-configuration";
@@ -211,17 +211,13 @@ fn live_token(app: &TestApp) -> String {
     app.logged_in_user("signing").1
 }
 
-fn me(app: &TestApp, token: &str) -> Answer {
-    app.get_with_token(&app.auth("me"), token)
-}
-
 fn assert_accepted(app: &TestApp, token: &str, what: &str) {
-    let answer = me(app, token);
+    let answer = app.me(token);
     assert_eq!(answer.status, 200, "{what} was refused: {}", answer.body);
 }
 
 fn assert_refused(app: &TestApp, token: &str, what: &str) {
-    let answer = me(app, token);
+    let answer = app.me(token);
     assert_eq!(answer.status, 401, "{what} was not refused: {}", answer.body);
     answer.assert_problem(401, "invalid_token");
 }
@@ -331,7 +327,7 @@ fn assert_tokens_name_the_current_key_and_verify_offline(app: &TestApp, current:
     let mut expected = CLAIMS.to_vec();
     expected.sort_unstable();
     assert_eq!(claims, expected, "{payload}");
-    let user = me(app, &token);
+    let user = app.me(&token);
     assert_eq!(user.status, 200, "{}", user.body);
     assert_eq!(user.json()["email"], email);
     assert_eq!(payload["sub"], user.json()["id"]);
@@ -418,7 +414,7 @@ pub fn a_token_signed_by_the_verify_only_key_is_accepted() {
     let (email, token) = app.logged_in_user("verify-only");
     let second = es256_key();
     let by_second = resigned(&token, &second.header(), |input| second.sign(input));
-    let answer = me(app, &by_second);
+    let answer = app.me(&by_second);
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["email"], email);
 }

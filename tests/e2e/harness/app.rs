@@ -270,6 +270,28 @@ impl TestApp {
         self.request("GET", path, &[("Authorization", &format!("Bearer {token}"))], None)
     }
 
+    /// `GET {p}/auth/me` with a bearer token.
+    pub fn me(&self, access_token: &str) -> Answer {
+        self.get_with_token(&self.auth("me"), access_token)
+    }
+
+    /// The token of the latest reset link mailed to `email`, waiting up to 10 s for one.
+    pub fn reset_link_token(&self, email: &str) -> String {
+        let prefix = format!("{FRONTEND_URL}/reset-password?token=");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.sendgrid.mails_to(email).iter().rev().find_map(|mail| {
+                let start = mail.text.find(&prefix)? + prefix.len();
+                Some(mail.text[start..].split_whitespace().next()?.to_owned())
+            });
+            if let Some(token) = found {
+                return token;
+            }
+            assert!(std::time::Instant::now() < deadline, "no reset link to {email}");
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+
     pub fn post_json(&self, path: &str, body: &Value) -> Answer {
         self.request(
             "POST",
