@@ -2,7 +2,7 @@
 # Installs everything a build, `make dev` and `make test` need, idempotently:
 # the wasm32 target, worker-build, wasm-bindgen-cli at the version in Cargo.lock,
 # Node >= 22 (the system one when new enough, else a project-local copy from the npm
-# registry) and the npm packages pinned in package-lock.json. Fast when all is present.
+# registry), the npm packages pinned in package-lock.json and Debian's chromium. Fast when all is present.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -66,6 +66,14 @@ mkdir -p public/docs-assets
 for f in swagger-ui-bundle.js swagger-ui.css; do
   cmp -s "node_modules/swagger-ui-dist/$f" "public/docs-assets/$f" || cp "node_modules/swagger-ui-dist/$f" public/docs-assets/
 done
+
+# The passkey browser test drives Debian's Chromium (playwright-core never downloads one).
+if ! command -v chromium >/dev/null; then
+  say "installing Debian's chromium for the browser test"
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null ||
+    { $sudo_cmd apt-get update -qq && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }
+fi
 
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars with a random development SECRET_KEY"
