@@ -82,6 +82,8 @@ pub async fn register(ctx: &Ctx<'_>, registration: Registration) -> Result<(), R
         created_at: now,
         updated_at: now,
         mfa_enabled: false,
+        passkey_count: 0,
+        identity_providers: Vec::new(),
     };
     let code = CodeFor::new();
     // The account unless the address is taken (marking an unverified one contested), and a

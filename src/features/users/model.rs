@@ -19,12 +19,28 @@ pub struct User {
     pub updated_at: UnixSeconds,
     /// 2FA is on: a confirmed TOTP factor (the column `mfa` writes with it).
     pub mfa_enabled: bool,
+    /// How many passkeys the user holds (the column `passkeys` writes with them).
+    pub passkey_count: i64,
+    /// The providers linked to the account (`google`, ...; the column `oauth` writes).
+    pub identity_providers: Vec<String>,
 }
 
 impl User {
     /// Whether the account has a password (not one signed up by a passkey or a provider).
     pub fn has_password(&self) -> bool {
         !self.password_hash.is_empty()
+    }
+
+    /// The credentials the account holds (sessions.md §1): `password`, `passkey`, then
+    /// the linked providers.
+    pub fn sign_in_methods(&self) -> Vec<String> {
+        let password = self.has_password().then(|| "password".to_owned());
+        let passkey = (self.passkey_count > 0).then(|| "passkey".to_owned());
+        password
+            .into_iter()
+            .chain(passkey)
+            .chain(self.identity_providers.iter().cloned())
+            .collect()
     }
 }
 
@@ -66,10 +82,10 @@ impl From<&User> for UserBody {
             full_name: user.full_name.clone(),
             email_verified: user.email_verified,
             created_at: rfc3339(user.created_at),
-            // No other role or credential exists yet; their features add theirs.
+            // No other role exists yet.
             roles: vec!["user".to_owned()],
             mfa_enabled: user.mfa_enabled,
-            sign_in_methods: user.has_password().then(|| "password".to_owned()).into_iter().collect(),
+            sign_in_methods: user.sign_in_methods(),
         }
     }
 }
@@ -117,5 +133,22 @@ mod tests {
         assert_eq!(FullName::parse(&"x".repeat(101)), Err(InvalidFullName::TooLong));
         assert_eq!(FullName::parse("a\u{0}b"), Err(InvalidFullName::ControlCharacters));
         assert!(FullName::parse(&"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn sign_in_methods_list_the_password_then_passkeys_then_providers() {
+        let world = crate::kernel::testing::TestWorld::new(&[]);
+        let mut user = crate::features::users::testing::create_user(&world, "ada@example.com", true);
+        assert_eq!(user.sign_in_methods(), ["password"]);
+        world.query(&format!(
+            "UPDATE users SET passkey_count = 2, identity_providers = 'github,google', password_hash = '' \
+             WHERE id = '{}' RETURNING id",
+            user.id.0
+        ));
+        user = pollster::block_on(crate::features::users::Users(&world.db).by_id(&user.id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.sign_in_methods(), ["passkey", "github", "google"]);
+        assert_eq!(UserBody::from(&user).sign_in_methods, ["passkey", "github", "google"]);
     }
 }

@@ -28,7 +28,11 @@ macro_rules! user_columns {
             $t,
             ".updated_at, ",
             $t,
-            ".mfa_enabled"
+            ".mfa_enabled, ",
+            $t,
+            ".passkey_count, ",
+            $t,
+            ".identity_providers"
         )
     };
     (postgres, $t:literal) => {
@@ -49,7 +53,11 @@ macro_rules! user_columns {
             $t,
             ".updated_at)::bigint AS updated_at, ",
             $t,
-            ".mfa_enabled"
+            ".mfa_enabled, ",
+            $t,
+            ".passkey_count, ",
+            $t,
+            ".identity_providers"
         )
     };
 }
@@ -163,6 +171,12 @@ pub struct UserRow {
     /// Mirrors a confirmed TOTP factor (written by `mfa` in the same transaction).
     #[serde(default, deserialize_with = "flag")]
     mfa_enabled: bool,
+    /// Mirrors the user's passkeys (written by `passkeys`).
+    #[serde(default)]
+    passkey_count: i64,
+    /// Mirrors the user's linked providers, comma-separated (written by `oauth`).
+    #[serde(default)]
+    identity_providers: String,
 }
 
 impl From<UserRow> for User {
@@ -176,6 +190,13 @@ impl From<UserRow> for User {
             created_at: row.created_at,
             updated_at: row.updated_at,
             mfa_enabled: row.mfa_enabled,
+            passkey_count: row.passkey_count,
+            identity_providers: row
+                .identity_providers
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }
@@ -343,6 +364,8 @@ mod tests {
             created_at: 10,
             updated_at: 10,
             mfa_enabled: false,
+            passkey_count: 0,
+            identity_providers: Vec::new(),
         }
     }
 

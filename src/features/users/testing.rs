@@ -24,6 +24,8 @@ pub fn insert_user(db: &dyn Database, id: &str, email: &str, verified: bool) -> 
         created_at: T0,
         updated_at: T0,
         mfa_enabled: false,
+        passkey_count: 0,
+        identity_providers: Vec::new(),
     };
     pollster::block_on(Users(db).insert(&user)).unwrap();
     user
