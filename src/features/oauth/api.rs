@@ -206,6 +206,9 @@ pub struct ExchangeRequest {
     responses((status = 200, body = crate::features::sessions::LoginResultBody,
         description = "A login response (`auth_methods: [\"<provider>\"]`, cookies set), or for an account with two-factor sign-in on the MFA challenge (`mfa_required: true`)")))]
 pub async fn exchange(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    // Login CSRF as at login: a foreign page must not post an exchange code of the
+    // attacker's own sign-in from the victim's browser (the answer sets the cookies).
+    sessions::refuse_foreign_origin(ctx, request)?;
     ctx.enforce(&[(&OAUTH_EXCHANGE_IP, ctx.ip())]).await?;
     let input: ExchangeRequest = body::json(request)?;
     let invalid = || ApiError::new(&INVALID_CODE, "the code is unknown, used or expired");

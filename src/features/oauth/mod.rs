@@ -24,7 +24,7 @@ mod redirect;
 mod sign_up;
 mod store;
 
-use crate::features::sessions::REAUTH_PROBLEMS;
+use crate::features::sessions::{FORBIDDEN_ORIGIN, REAUTH_PROBLEMS};
 use crate::handler;
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::crypto::SealingKey;
@@ -129,7 +129,7 @@ pub const FEATURE: Feature = Feature {
             .body(Body::Json)
             .limited()
             .storage()
-            .problems(&[&INVALID_CODE]),
+            .problems(&[&INVALID_CODE, &FORBIDDEN_ORIGIN]),
         Route::new("GET", "{p}/auth/identities", handler!(api::list_identities), 200)
             .auth(Auth::User)
             .limited()

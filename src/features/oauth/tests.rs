@@ -1113,6 +1113,23 @@ fn an_exchange_code_works_once_and_for_sixty_seconds() {
     env.world.advance(61);
     assert_eq!(code(&exchange(&env, &late)), (400, "invalid_code".into()), "expired");
     assert_eq!(code(&exchange(&env, "made-up")), (400, "invalid_code".into()));
+    let fresh = param(
+        &google_sign_in(&env, |w, n| google_claims(w, n, "ada@example.com")),
+        "code",
+    )
+    .unwrap();
+    let foreign = post("/oauth/exchange", None, json!({ "code": fresh })).with_header("origin", "https://evil.test");
+    assert_eq!(
+        code(&send(&env.world, foreign)),
+        (403, "forbidden_origin".into()),
+        "login CSRF"
+    );
+    let ours = post("/oauth/exchange", None, json!({ "code": fresh })).with_header("origin", APP);
+    assert_eq!(
+        send(&env.world, ours).response.status,
+        200,
+        "the code was not spent by the refusal"
+    );
     assert_eq!(code(&exchange(&env, "")), (400, "invalid_code".into()));
 }
 

@@ -28,8 +28,8 @@ pub mod testing {
 }
 
 pub use api::{
-    caller, client_of, login_response, login_result_response, LoginResponse, LoginResultBody, MfaChallengeResponse,
-    ACCESS_COOKIE,
+    caller, client_of, login_response, login_result_response, refuse_foreign_origin, LoginResponse, LoginResultBody,
+    MfaChallengeResponse, ACCESS_COOKIE,
 };
 pub use authenticate::Caller;
 pub use lockout::LockoutAttempt;
