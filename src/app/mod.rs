@@ -2,7 +2,9 @@
 //! matched and documented. Everything central (router, OpenAPI document, limit table,
 //! settings, mail kinds) is built from this list.
 
-use crate::features::{accounts, mfa, one_time_tokens, passkeys, password_reset, sessions, signing, system, users};
+use crate::features::{
+    accounts, mfa, oauth, one_time_tokens, passkeys, password_reset, sessions, signing, system, users,
+};
 use crate::http::{self, ErrorReporter, Handled};
 use crate::kernel::config::{ConfigError, Vars};
 use crate::kernel::feature::{AppState, Feature, Services};
@@ -18,6 +20,7 @@ pub const FEATURES: &[&Feature] = &[
     &password_reset::FEATURE,
     &mfa::FEATURE,
     &passkeys::FEATURE,
+    &oauth::FEATURE,
 ];
 
 /// The per-isolate state, from the Worker's variables and secrets.

@@ -124,6 +124,7 @@ pub const FEATURE: Feature = Feature {
     ],
     settings: Some(settings),
     housekeeping: &[store::PURGE_STALE_ENROLLMENTS],
+    sign_in_completed: None,
     second_factors: &[
         SecondFactor {
             method: factor::TOTP,
@@ -139,11 +140,14 @@ pub const FEATURE: Feature = Feature {
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };
 
-/// For other capabilities' tests: the code an authenticator app shows at `now`.
+/// For other capabilities' tests: the codes an authenticator app shows.
 #[cfg(test)]
 pub mod testing {
+    pub use super::totp::{code_text, step_at, STEP_SECONDS};
+
+    /// The code at `now`.
     pub fn code_at(secret: &[u8], now: crate::kernel::UnixSeconds) -> String {
-        super::totp::code_text(secret, super::totp::step_at(now))
+        code_text(secret, step_at(now))
     }
 }
 

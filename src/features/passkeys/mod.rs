@@ -28,6 +28,8 @@ use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route, SecondFactor
 use crate::kernel::problem::{ProblemCode, NOT_FOUND};
 use crate::kernel::web::Request;
 
+pub use crate::features::users::LAST_CREDENTIAL;
+
 pub const INVALID_CHALLENGE: ProblemCode = ProblemCode::new(400, "invalid_challenge", "Invalid challenge");
 /// A credential that fails a registration check (passkeys.md steps 2–5).
 pub const PASSKEY_INVALID_REGISTRATION: ProblemCode = ProblemCode::new(400, "passkey_invalid", "Invalid passkey");
@@ -38,8 +40,6 @@ pub const PASSKEY_ALREADY_REGISTERED: ProblemCode =
 pub const PASSKEY_LIMIT_REACHED: ProblemCode = ProblemCode::new(409, "passkey_limit_reached", "Too many passkeys");
 pub const PASSKEY_NOT_REGISTERED: ProblemCode =
     ProblemCode::new(409, "passkey_not_registered", "No passkey registered");
-/// Removing this credential would leave the account no way to sign in.
-pub const LAST_CREDENTIAL: ProblemCode = ProblemCode::new(409, "last_credential", "Last sign-in method");
 
 /// `login/options` and `login/verify`, per IP.
 pub const PASSKEY_LOGIN_IP: LimitSpec = LimitSpec::new("passkey-login-ip", "RATE_LIMIT_PASSKEY_LOGIN_IP", "30/60");
@@ -186,6 +186,7 @@ pub const FEATURE: Feature = Feature {
         available: store::HAS_PASSKEY,
     }],
     startup: None,
+    sign_in_completed: None,
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };

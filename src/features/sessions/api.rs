@@ -197,7 +197,7 @@ pub fn client_of(ctx: &Ctx<'_>, request: &Request) -> ClientInfo {
 /// redirects send: it names no one, so it is never ours. A request without Origin does not
 /// come from a page a browser runs (curl, apps, servers) and is let through. Checked before
 /// the body is parsed or any limit is asked: a forged login costs its target nothing.
-fn refuse_foreign_origin(ctx: &Ctx<'_>, request: &Request) -> Result<(), ApiError> {
+pub fn refuse_foreign_origin(ctx: &Ctx<'_>, request: &Request) -> Result<(), ApiError> {
     let ours = |origin: &str| origin != "null" && ctx.config.cors_origins.iter().any(|o| o == origin);
     match request.header("origin") {
         Some(origin) if !ours(origin) => Err(ApiError::new(

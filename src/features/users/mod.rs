@@ -12,14 +12,19 @@ pub mod testing;
 
 pub use model::{FullName, InvalidFullName, User, UserBody, MAX_FULL_NAME_CHARS};
 pub use store::{
-    account_at, exists, mark_email_verified, register, registered, set_email, set_password_hash, Registered, UserRow,
-    Users, WriteUserError, NO_PASSWORD, PING,
+    account_at, exists, insert, mark_email_verified, register, registered, set_email, set_password_hash, Registered,
+    UserRow, Users, WriteUserError, NO_PASSWORD, PING,
 };
 
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::feature::Feature;
 use crate::kernel::mail::{Mail, MailKind};
+use crate::kernel::problem::ProblemCode;
 use crate::mail_kind;
+
+/// Removing a credential (a passkey, a linked provider) would leave the account no way to
+/// sign in: no password, passkey or identity (`User::sign_in_methods`).
+pub const LAST_CREDENTIAL: ProblemCode = ProblemCode::new(409, "last_credential", "Last sign-in method");
 
 pub const PASSWORD_CHANGED: MailKind = mail_kind!("password_changed", "Your {{app_name}} password was changed");
 
@@ -57,6 +62,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[&PASSWORD_CHANGED],
     settings: Some(settings),
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]
