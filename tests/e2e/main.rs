@@ -21,6 +21,7 @@ mod harness;
 mod accounts;
 mod limits;
 mod mfa;
+mod oauth;
 mod observability;
 mod password_reset;
 mod refresh;
@@ -39,6 +40,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("refresh", include_str!("refresh.rs"), refresh::tests()),
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
+        ("oauth", include_str!("oauth.rs"), oauth::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

@@ -1,9 +1,11 @@
 //! The harness: Worker instances under `wrangler dev` (`worker`), their Postgres clusters
-//! (`postgres`), the fakes of SendGrid and Sentry, and the client the tests use (`app`).
+//! (`postgres`), the fakes of SendGrid, Sentry and GitHub, the OIDC mock (`oauth_providers`), and the client the tests use (`app`).
 
 pub mod app;
+pub mod fake_github;
 pub mod fake_sendgrid;
 pub mod fake_sentry;
+pub mod oauth_providers;
 pub mod postgres;
 pub mod worker;
 
