@@ -83,6 +83,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         link_needs_reauthentication,
         a_password_less_user_links_with_a_recent_login_only,
         link_of_an_identity_of_another_user_is_identity_in_use,
+        link_after_the_session_ended_is_oauth_failed,
         link_of_a_second_identity_of_one_provider_is_provider_already_linked,
         a_password_less_account_refuses_password_login_like_a_wrong_password,
         update_user_with_a_password_is_password_not_set,
@@ -720,16 +721,17 @@ pub fn authorize_sets_the_binding_cookie_and_reuses_a_valid_one() {
     let (value, header) = binding_cookie(&answer).expect("oauth_binding is set");
     assert_random(&value, "oauth_binding");
     let attributes: BTreeSet<String> = header.split(';').skip(1).map(|a| a.trim().to_owned()).collect();
-    assert_eq!(
-        attributes,
-        set(&[
-            "HttpOnly",
-            "Secure",
-            "SameSite=Lax",
-            &format!("Path={PREFIX}/auth/oauth/"),
-            "Max-Age=600"
-        ]),
-        "{header}"
+    let wanted = set(&[
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        &format!("Path={PREFIX}/auth/oauth/"),
+        "Max-Age=600",
+    ]);
+    assert!(attributes.is_superset(&wanted), "{header}");
+    assert!(
+        !attributes.iter().any(|a| a.to_ascii_lowercase().starts_with("domain=")),
+        "host-only: {header}"
     );
     // A second tab: the browser sends its cookie; the same binding serves both flows.
     let first = begin_with(app, Google, "", Some(&value));
@@ -757,13 +759,11 @@ pub fn redirect_to_outside_the_allowed_origins_is_invalid_redirect() {
         "http://user:pass@frontend.test/".to_owned(),
         "http://evil.example@frontend.test/".to_owned(),
         format!("{FRONTEND_URL}/#fragment"),
-        format!("{FRONTEND_URL}/app#"),
         "https://frontend.test/".to_owned(),
         "http://frontend.test:8080/".to_owned(),
         "//frontend.test/".to_owned(),
         "/relative".to_owned(),
         "data:text/html,hi".to_owned(),
-        "".to_owned(),
         long,
     ];
     for target in &refused {
@@ -794,7 +794,7 @@ pub fn redirect_to_outside_the_allowed_origins_is_invalid_redirect() {
 
 pub fn response_mode_other_than_fragment_or_query_is_422() {
     let app = spawn_app();
-    for mode in ["form_post", "Query", ""] {
+    for mode in ["form_post", "Query", "fragment,query"] {
         let answer = authorize(app, Google, &format!("response_mode={mode}"), None);
         assert_eq!(answer.status, 422, "response_mode={mode}: {}", answer.body);
         assert_eq!(answer.header("location"), None);
@@ -871,7 +871,6 @@ pub fn the_provider_sees_the_pkce_verifier_of_the_challenge() {
             .is_some_and(|a| a.contains("application/json")),
         "Accept: application/json: {seen}"
     );
-    assert_eq!(seen["authorize"]["nonce"].as_str(), Some(flow.params["nonce"].as_str()));
 
     // GitHub's fake checks the verifier itself; here is what it received.
     let flow = begin(app, GitHub, "");
@@ -1001,87 +1000,60 @@ pub fn unknown_and_other_providers_states_are_invalid_state() {
 pub fn id_tokens_that_prove_nothing_give_oauth_failed_and_no_account() {
     let app = spawn_app();
     let now = crate::harness::unix_now();
-    fn base(email: &str) -> Value {
-        json!({ "sub": fresh_subject(), "email": email, "email_verified": true })
-    }
-    fn with(email: &str, extra: Value) -> Value {
-        let mut claims = base(email);
-        claims
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        claims
-    }
-    type Build = Box<dyn Fn(&str) -> Value + Sync>;
-    let cases: Vec<(&str, Build)> = vec![
-        (
-            "a wrong aud",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "aud": "another-client" })) })),
-        ),
+    // What each case changes in a valid arrangement: claims over the valid ones, claims
+    // removed, how it is signed.
+    let cases = [
+        ("a wrong aud", json!({ "claims": { "aud": "another-client" } })),
         (
             "an aud list without the client",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "aud": ["another-client", "a-third"] })) })),
+            json!({ "claims": { "aud": ["another-client", "a-third"] } }),
         ),
         (
             "a foreign azp",
-            Box::new(
-                move |e| json!({ "claims": with(e, json!({ "aud": [GOOGLE_CLIENT_ID, "another-client"], "azp": "another-client" })) }),
-            ),
+            json!({ "claims": { "aud": [GOOGLE_CLIENT_ID, "another"], "azp": "another" } }),
         ),
         (
             "a wrong iss",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "iss": "https://accounts.evil.example" })) })),
+            json!({ "claims": { "iss": "https://accounts.evil.example" } }),
         ),
         (
-            "the real Google iss (the override must match exactly)",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "iss": "https://accounts.google.com" })) })),
+            "Google's own iss: an override must match exactly",
+            json!({ "claims": { "iss": "https://accounts.google.com" } }),
         ),
         (
             "a wrong nonce",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "nonce": "another-nonce-0123456789abcdef" })) })),
+            json!({ "claims": { "nonce": "another-nonce-0123456789abcdef" } }),
         ),
-        (
-            "no nonce",
-            Box::new(move |e| json!({ "claims": base(e), "remove": ["nonce"] })),
-        ),
+        ("no nonce", json!({ "remove": ["nonce"] })),
         (
             "an expired token",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "exp": now - 120, "iat": now - 3720 })) })),
+            json!({ "claims": { "exp": now - 120, "iat": now - 3720 } }),
         ),
-        (
-            "no exp",
-            Box::new(move |e| json!({ "claims": base(e), "remove": ["exp"] })),
-        ),
+        ("no exp", json!({ "remove": ["exp"] })),
         (
             "an iat 10 minutes ahead",
-            Box::new(move |e| json!({ "claims": with(e, json!({ "iat": now + 600, "exp": now + 4200 })) })),
+            json!({ "claims": { "iat": now + 600, "exp": now + 4200 } }),
         ),
-        (
-            "a key outside the JWKS under its kid",
-            Box::new(move |e| json!({ "claims": base(e), "sign": "foreign" })),
-        ),
+        ("a key outside the JWKS under its kid", json!({ "sign": "foreign" })),
         (
             "a key outside the JWKS under its own kid",
-            Box::new(move |e| json!({ "claims": base(e), "sign": "unknown_kid" })),
+            json!({ "sign": "unknown_kid" }),
         ),
-        (
-            "alg none",
-            Box::new(move |e| json!({ "claims": base(e), "sign": "none" })),
-        ),
-        (
-            "HS256 keyed with the client secret",
-            Box::new(move |e| json!({ "claims": base(e), "sign": "hs256" })),
-        ),
-        (
-            "no ID token at all",
-            Box::new(move |e| json!({ "claims": base(e), "omit_id_token": true })),
-        ),
+        ("alg none", json!({ "sign": "none" })),
+        ("HS256 keyed with the client secret", json!({ "sign": "hs256" })),
+        ("no ID token at all", json!({ "omit_id_token": true })),
     ];
     std::thread::scope(|scope| {
-        for (what, build) in &cases {
+        for (what, change) in &cases {
             scope.spawn(move || {
                 let email = unique_email("oauth+badtoken");
-                let landing = sign_in(app, Google, "", &Case::Oidc(build(&email)));
+                let mut arrangement = change.clone();
+                let mut claims = json!({ "sub": fresh_subject(), "email": email, "email_verified": true });
+                if let Some(over) = change["claims"].as_object() {
+                    claims.as_object_mut().unwrap().extend(over.clone());
+                }
+                arrangement["claims"] = claims;
+                let landing = sign_in(app, Google, "", &Case::Oidc(arrangement));
                 assert_eq!(landing.error(), Some("oauth_failed"), "{what}: {}", landing.location);
                 assert!(!landing.result().contains_key("code"), "{what}");
                 assert_eq!(app.count_users(&email), 0, "{what}: no account");
@@ -1204,17 +1176,29 @@ pub fn the_exchange_code_expires_after_60_seconds() {
 
 pub fn unknown_and_malformed_exchange_codes_are_refused() {
     let app = spawn_app();
-    for code in ["unknown-code-0123456789abcdefghij", "x"] {
-        exchange(app, code).assert_problem(400, "invalid_code");
-    }
-    for body in [json!({}), json!({ "code": 42 }), json!([])] {
-        let answer = app.post_json(&oauth("exchange"), &body);
+    exchange(app, "q8bUk2XGm3T0vJ8dY4x1Lr6cW9nQ0ZsA5pE7hF2jKkM").assert_problem(400, "invalid_code");
+    for code in [
+        "x".to_owned(),
+        "A".repeat(10_000),
+        String::new(),
+        "%00\u{0}'\"--".to_owned(),
+    ] {
+        let answer = exchange(app, &code);
+        let problem = answer.json();
         assert!(
-            answer.status == 422 || answer.status == 400,
-            "{body}: {} {}",
+            matches!(
+                (answer.status, problem["code"].as_str()),
+                (400, Some("invalid_code")) | (422, Some("validation_error"))
+            ),
+            "{} chars: {} {}",
+            code.len(),
             answer.status,
             answer.body
         );
+    }
+    for body in [json!({}), json!({ "code": 42 }), json!([])] {
+        app.post_json(&oauth("exchange"), &body)
+            .assert_problem(422, "validation_error");
     }
 }
 
@@ -1573,12 +1557,15 @@ pub fn the_last_credential_cannot_be_unlinked() {
     let (access, _) = signed_in(app, Google, &google(&fresh_subject(), &unique_email("oauth+last")));
     unlink(app, &access, "google").assert_problem(409, "last_credential");
     assert_eq!(identities(app, &access).len(), 1, "nothing changed");
-    // With a second identity, either one may go, but not the last.
-    linked(
+    // With a second identity, either one may go, but not the last (the recent login is
+    // this user's reauthentication).
+    let gh = unique_email("oauth+last-gh");
+    linked_with(
         app,
         &access,
         GitHub,
-        &github(fresh_github_id(), &[(&unique_email("oauth+last-gh"), true, true)]),
+        json!({}),
+        &github(fresh_github_id(), &[(&gh, true, true)]),
     );
     assert_eq!(unlink(app, &access, "google").status, 204);
     unlink(app, &access, "github").assert_problem(409, "last_credential");
@@ -1717,6 +1704,25 @@ pub fn link_of_an_identity_of_another_user_is_identity_in_use() {
     finish(app, &flow, &google(&sub, &owner)).assert_error("identity_in_use");
     assert!(identities(app, &access).is_empty());
     assert_eq!(app.count_users(&email), 1);
+}
+
+pub fn link_after_the_session_ended_is_oauth_failed() {
+    let app = spawn_app();
+    let (email, access) = app.logged_in_user("oauth+link-logout");
+    let flow = begin_link(app, Google, &access, json!({ "current_password": PASSWORD }));
+    let logout = app.request(
+        "POST",
+        &app.auth("logout"),
+        &[("Authorization", &format!("Bearer {access}"))],
+        None,
+    );
+    assert_eq!(logout.status, 204, "{}", logout.body);
+    let google_email = unique_email("oauth+link-logout-g");
+    finish(app, &flow, &google(&fresh_subject(), &google_email)).assert_error("oauth_failed");
+    assert_eq!(app.count_users(&google_email), 0);
+    let login = app.login(&email, PASSWORD);
+    let access = login.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(identities(app, &access).is_empty(), "nothing linked");
 }
 
 pub fn link_of_a_second_identity_of_one_provider_is_provider_already_linked() {
