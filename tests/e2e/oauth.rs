@@ -65,6 +65,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_linked_identity_signs_in_its_user_and_updates_its_email,
         the_exchange_code_works_once,
         the_exchange_code_expires_after_60_seconds,
+        a_state_expires_after_10_minutes,
         unknown_and_malformed_exchange_codes_are_refused,
         an_exchange_for_a_2fa_account_answers_the_mfa_challenge,
         the_provider_saying_access_denied_is_access_denied,
@@ -620,6 +621,24 @@ fn mail_count(app: &TestApp, email: &str) -> usize {
 // ---------------------------------------------------------------------------------------
 // Database (to age rows only).
 
+/// The Worker's table of exchange codes (migrations/*/0009_oauth.sql): Unix seconds in
+/// both backends.
+const EXCHANGE_CODES: &str = "oauth_exchange_codes";
+
+fn of_user(email: &str) -> String {
+    format!("user_id = (SELECT id FROM users WHERE email = '{email}')")
+}
+
+/// Makes the unused exchange codes of `email`'s account look `seconds` older.
+fn age_exchange_codes(app: &TestApp, email: &str, seconds: i64) {
+    let sql = format!(
+        "UPDATE {EXCHANGE_CODES} SET created_at = created_at - {seconds}, expires_at = expires_at - {seconds} \
+         WHERE used_at IS NULL AND {}",
+        of_user(email)
+    );
+    app.execute(&sql, &sql);
+}
+
 /// Makes the login of every session of `email` look `seconds` older.
 fn age_sessions(app: &TestApp, email: &str, seconds: i64) {
     let user = format!("user_id = (SELECT id FROM users WHERE email = '{email}')");
@@ -1169,9 +1188,46 @@ pub fn the_exchange_code_works_once() {
 pub fn the_exchange_code_expires_after_60_seconds() {
     let app = spawn_app();
     let email = unique_email("oauth+expiry");
-    let code = sign_in(app, Google, "", &google(&fresh_subject(), &email)).code();
-    std::thread::sleep(Duration::from_secs(EXCHANGE_CODE_SECONDS as u64 + 1));
-    exchange(app, &code).assert_problem(400, "invalid_code");
+    let sub = fresh_subject();
+    let fresh = sign_in(app, Google, "", &google(&sub, &email)).code();
+    let rows = app.query(
+        &format!(
+            "SELECT created_at, expires_at FROM {EXCHANGE_CODES} WHERE {}",
+            of_user(&email)
+        ),
+        &format!(
+            "SELECT created_at, expires_at FROM {EXCHANGE_CODES} WHERE {}",
+            of_user(&email)
+        ),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let lifetime = rows[0]["expires_at"].as_i64().unwrap() - rows[0]["created_at"].as_i64().unwrap();
+    assert_eq!(lifetime, EXCHANGE_CODE_SECONDS, "{rows:?}");
+    age_exchange_codes(app, &email, EXCHANGE_CODE_SECONDS - 2);
+    assert_login_response(&exchange(app, &fresh));
+    let stale = sign_in(app, Google, "", &google(&sub, &email)).code();
+    age_exchange_codes(app, &email, EXCHANGE_CODE_SECONDS + 1);
+    exchange(app, &stale).assert_problem(400, "invalid_code");
+}
+
+pub fn a_state_expires_after_10_minutes() {
+    let app = spawn_app();
+    let (email, access) = app.logged_in_user("oauth+state-expiry");
+    let flow = begin_link(app, Google, &access, json!({ "current_password": PASSWORD }));
+    let (code, query) = consent(app, &flow);
+    arrange(
+        Google,
+        &code,
+        &google(&fresh_subject(), &unique_email("oauth+state-expiry-g")),
+    );
+    let aged = format!(
+        "UPDATE oauth_states SET created_at = created_at - 601, expires_at = expires_at - 601 WHERE {}",
+        of_user(&email)
+    );
+    app.execute(&aged, &aged);
+    let answer = callback(app, Google, &query, Some(&flow.binding));
+    answer.assert_problem(400, "invalid_state");
+    assert!(identities(app, &access).is_empty());
 }
 
 pub fn unknown_and_malformed_exchange_codes_are_refused() {
