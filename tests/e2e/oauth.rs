@@ -51,6 +51,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         authorize_sets_the_binding_cookie_and_reuses_a_valid_one,
         redirect_to_outside_the_allowed_origins_is_invalid_redirect,
         response_mode_other_than_fragment_or_query_is_422,
+        authorize_and_exchange_are_limited_per_ip,
         a_google_sign_up_creates_a_verified_account_without_a_password,
         the_provider_sees_the_pkce_verifier_of_the_challenge,
         response_mode_query_puts_the_code_in_the_query_and_keeps_redirect_tos_own,
@@ -820,6 +821,32 @@ pub fn response_mode_other_than_fragment_or_query_is_422() {
     }
     assert_eq!(authorize(app, Google, "response_mode=query", None).status, 302);
     assert_eq!(authorize(app, Google, "response_mode=fragment", None).status, 302);
+}
+
+/// `RATE_LIMIT_OAUTH_IP` and `RATE_LIMIT_OAUTH_EXCHANGE_IP` at their defaults, 30/60.
+pub fn authorize_and_exchange_are_limited_per_ip() {
+    let app = spawn_app();
+    let ip = crate::harness::unique_ip();
+    let from = [("CF-Connecting-IP", ip.as_str())];
+    for n in 1..=30 {
+        let answer = app.request_unfollowed("GET", &oauth("google/authorize"), &from, None);
+        assert_eq!(answer.status, 302, "authorize {n} of 30: {}", answer.body);
+    }
+    let limited = app.request_unfollowed("GET", &oauth("google/authorize"), &from, None);
+    limited.assert_problem(429, "rate_limited");
+    assert!(limited.header("retry-after").is_some());
+    let other = app.request_unfollowed("GET", &oauth("google/authorize"), &[], None);
+    assert_eq!(other.status, 302, "another address is not limited");
+
+    let ip = crate::harness::unique_ip();
+    let from = [("CF-Connecting-IP", ip.as_str()), ("Content-Type", "application/json")];
+    let body = json!({ "code": "q8bUk2XGm3T0vJ8dY4x1Lr6cW9nQ0ZsA5pE7hF2jKkM" }).to_string();
+    for n in 1..=30 {
+        let answer = app.request("POST", &oauth("exchange"), &from, Some(body.as_bytes()));
+        assert_eq!(answer.status, 400, "exchange {n} of 30: {}", answer.body);
+    }
+    app.request("POST", &oauth("exchange"), &from, Some(body.as_bytes()))
+        .assert_problem(429, "rate_limited");
 }
 
 // ---------------------------------------------------------------------------------------
