@@ -282,6 +282,7 @@ mod mail_tests {
         mails: &[],
         settings: None,
         housekeeping: &[],
+        sign_in_completed: None,
         second_factors: &[],
         startup: None,
         openapi: utoipa::openapi::OpenApi::default,

@@ -108,6 +108,7 @@ mod tests {
         mails: &[],
         settings: None,
         housekeeping: &[],
+        sign_in_completed: None,
         second_factors: &[],
         startup: None,
         openapi: utoipa::openapi::OpenApi::default,

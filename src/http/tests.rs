@@ -46,6 +46,7 @@ static TEST_FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     openapi: utoipa::openapi::OpenApi::default,

@@ -2,6 +2,7 @@
 //! authenticated encryption. The Worker signs, verifies, seals and opens with WebCrypto
 //! (Ed25519, ECDSA P-256, AES-256-GCM: no curve or cipher code in the wasm); native tests
 //! use RustCrypto. Signing keys travel as the members of their JWK (RFC 7517), base64url.
+//! RSA is verify-only (RS256 ID tokens of OAuth providers): the Worker never signs with it.
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -62,6 +63,14 @@ impl std::fmt::Debug for PrivateKey {
     }
 }
 
+/// An RSA public key as its JWK members (RFC 7518 §6.3.1): modulus `n` and exponent `e`,
+/// base64url of their big-endian bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    pub n: String,
+    pub e: String,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("crypto failure: {0}")]
 pub struct CryptoError(pub String);
@@ -104,6 +113,9 @@ pub trait Crypto {
     async fn sign(&self, kid: &str, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// `Ok(false)` for a signature that does not verify; `Err` only when the key is unusable.
     async fn verify(&self, kid: &str, key: &PublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`): `Ok(false)` for a signature that does
+    /// not verify; `Err` only when the key is unusable.
+    async fn verify_rs256(&self, key: &RsaPublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
     /// AES-256-GCM with a 128-bit tag, binding `aad`: the ciphertext followed by the tag.
     async fn seal(&self, key: &SealingKey, nonce: &Nonce, aad: &[u8], plaintext: &[u8])
         -> Result<Vec<u8>, CryptoError>;

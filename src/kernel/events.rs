@@ -56,6 +56,29 @@ pub enum AuthEvent {
         user_id: UserId,
         remaining: u32,
     },
+    /// An account was created by a sign-in (audit `user.created`; `method`: the provider).
+    UserCreated {
+        user_id: UserId,
+        method: &'static str,
+    },
+    /// An account was deleted (audit `user.deleted`); `reason`: `replaced_unverified`
+    /// when a provider proved the address its registrant never did.
+    UserDeleted {
+        user_id: UserId,
+        reason: &'static str,
+    },
+    /// A provider identity was linked (audit `identity.linked`); `by`: `email_match`,
+    /// `user` (the link route) or `sign_up` (a new account).
+    IdentityLinked {
+        user_id: UserId,
+        provider: &'static str,
+        by: &'static str,
+    },
+    /// A provider identity was unlinked (audit `identity.unlinked`).
+    IdentityUnlinked {
+        user_id: UserId,
+        provider: &'static str,
+    },
     /// SendGrid accepted a mail of this kind.
     MailSent {
         kind: &'static str,
@@ -96,6 +119,10 @@ impl AuthEvent {
             "a new set of recovery codes replaced the old",
         ),
         ("mfa_recovery_code_used", "a recovery code completed a sign-in"),
+        ("user_created", "an account was created by a provider sign-in"),
+        ("user_deleted", "an account was deleted"),
+        ("identity_linked", "a provider identity was linked to an account"),
+        ("identity_unlinked", "a provider identity was unlinked"),
         ("email_sent", "SendGrid accepted a mail"),
         ("email_failed", "a mail could not be delivered after retries"),
         ("rate_limited", "a request was answered 429"),
@@ -120,6 +147,10 @@ impl AuthEvent {
             Self::MfaDisabled { .. } => "mfa_disabled",
             Self::RecoveryCodesRegenerated { .. } => "mfa_recovery_codes_regenerated",
             Self::RecoveryCodeUsed { .. } => "mfa_recovery_code_used",
+            Self::UserCreated { .. } => "user_created",
+            Self::UserDeleted { .. } => "user_deleted",
+            Self::IdentityLinked { .. } => "identity_linked",
+            Self::IdentityUnlinked { .. } => "identity_unlinked",
             Self::MailSent { .. } => "email_sent",
             Self::MailFailed { .. } => "email_failed",
             Self::RateLimited => "rate_limited",
@@ -189,7 +220,27 @@ mod tests {
             AuthEvent::RecoveryCodesRegenerated {
                 user_id: user_id.clone(),
             },
-            AuthEvent::RecoveryCodeUsed { user_id, remaining: 3 },
+            AuthEvent::RecoveryCodeUsed {
+                user_id: user_id.clone(),
+                remaining: 3,
+            },
+            AuthEvent::UserCreated {
+                user_id: user_id.clone(),
+                method: "google",
+            },
+            AuthEvent::UserDeleted {
+                user_id: user_id.clone(),
+                reason: "replaced_unverified",
+            },
+            AuthEvent::IdentityLinked {
+                user_id: user_id.clone(),
+                provider: "github",
+                by: "user",
+            },
+            AuthEvent::IdentityUnlinked {
+                user_id,
+                provider: "github",
+            },
             AuthEvent::MailSent { kind: "k" },
             AuthEvent::MailFailed { kind: "k" },
             AuthEvent::RateLimited,

@@ -15,13 +15,14 @@ use super::assets::Assets;
 use super::config::{Config, ConfigError, Vars};
 use super::crypto::Crypto;
 use super::events::{AuthEvent, EventSink};
-use super::ids::Clock;
+use super::fetch::HttpClient;
+use super::ids::{Clock, UserId};
 use super::mail::{MailKind, Outbox};
 use super::net;
 use super::password::CommonPasswords;
 use super::problem::{ApiError, ProblemCode};
 use super::secrets::SecretDigester;
-use super::sql::{Database, Sql};
+use super::sql::{Database, Sql, StoreError};
 use super::web::{Request, Response};
 use crate::rate_limit::{Allowances, Decision, Policy, RateLimiter};
 
@@ -224,6 +225,20 @@ pub struct SecondFactor {
     pub available: Sql,
 }
 
+/// A sign-in that waited for its second factor has just passed it: sessions consumed the
+/// challenge (`challenge` is the digest of its `mfa_token`, only one request sees it) and
+/// is about to open the session. A capability that left something waiting for that (an
+/// email-match link of a provider identity) finishes it here; an error fails the sign-in.
+pub struct CompletedSignIn<'a> {
+    pub user_id: &'a UserId,
+    pub email: &'a str,
+    pub first_factor: &'a str,
+    pub challenge: &'a str,
+}
+
+pub type SignInHookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
+pub type SignInCompleted = for<'a> fn(&'a Ctx<'a>, &'a CompletedSignIn<'a>) -> SignInHookFuture<'a>;
+
 /// What a capability registers. `app.rs` mounts one line per feature.
 pub struct Feature {
     pub name: &'static str,
@@ -236,6 +251,8 @@ pub struct Feature {
     pub housekeeping: &'static [Sql],
     /// The second factors it offers, probed at each sign-in (`SecondFactor`).
     pub second_factors: &'static [SecondFactor],
+    /// Called when a sign-in passes its MFA challenge (`CompletedSignIn`).
+    pub sign_in_completed: Option<SignInCompleted>,
     /// Run once per isolate before its first request is served.
     pub startup: Option<Startup>,
     /// The feature's operations and schemas (`#[utoipa::path]` on its handlers), for the
@@ -297,6 +314,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Every feature's second-factor probes, in the order the features are mounted.
     pub second_factors: Vec<&'static SecondFactor>,
+    /// Every feature's `sign_in_completed`, in mount order.
+    pub sign_in_hooks: Vec<SignInCompleted>,
     /// The outcome of the features' startup checks, once they ran.
     pub started: RefCell<Option<Result<(), ConfigError>>>,
     /// Tokens of approximate limits leased by this isolate.
@@ -317,6 +336,7 @@ impl AppState {
             settings,
             config,
             second_factors: features.iter().flat_map(|f| f.second_factors.iter()).collect(),
+            sign_in_hooks: features.iter().filter_map(|f| f.sign_in_completed).collect(),
             started: RefCell::new(None),
             allowances: Allowances::default(),
         })
@@ -338,6 +358,8 @@ pub struct Services<'a> {
     pub limiter: &'a dyn RateLimiter,
     pub metrics: &'a dyn MetricsSource,
     pub assets: &'a dyn Assets,
+    /// Outbound HTTP (OAuth providers), with a deadline per request.
+    pub http: &'a dyn HttpClient,
 }
 
 /// What a handler sees of its request's surroundings.
@@ -351,6 +373,7 @@ pub struct Ctx<'a> {
     pub limiter: &'a dyn RateLimiter,
     pub metrics: &'a dyn MetricsSource,
     pub assets: &'a dyn Assets,
+    pub http: &'a dyn HttpClient,
     pub events: &'a dyn EventSink,
     pub request_id: &'a str,
     /// `CF-Connecting-IP`, as Cloudflare reports the caller (what a session records).
@@ -361,6 +384,7 @@ pub struct Ctx<'a> {
     limits: &'a Limits,
     allowances: &'a Allowances,
     second_factors: &'a [&'static SecondFactor],
+    sign_in_hooks: &'a [SignInCompleted],
     /// The tightest limit met so far: (limit, remaining), sent as X-RateLimit-* headers.
     quota: Cell<Option<(u32, u32)>>,
     /// The authenticated user, once known, for the log line.
@@ -385,6 +409,7 @@ impl<'a> Ctx<'a> {
             limiter: services.limiter,
             metrics: services.metrics,
             assets: services.assets,
+            http: services.http,
             events,
             request_id,
             client_ip,
@@ -393,6 +418,7 @@ impl<'a> Ctx<'a> {
             limits: &state.limits,
             allowances: &state.allowances,
             second_factors: &state.second_factors,
+            sign_in_hooks: &state.sign_in_hooks,
             quota: Cell::new(None),
             user_id: RefCell::new(None),
         }
@@ -412,6 +438,11 @@ impl<'a> Ctx<'a> {
     /// The second-factor probes of every mounted feature.
     pub fn second_factors(&self) -> &'a [&'static SecondFactor] {
         self.second_factors
+    }
+
+    /// Every mounted feature's `sign_in_completed`.
+    pub fn sign_in_hooks(&self) -> &'a [SignInCompleted] {
+        self.sign_in_hooks
     }
 
     pub fn policy(&self, limit: &LimitSpec) -> Policy {

@@ -1,6 +1,6 @@
 //! Plain shared types every capability uses: ids and time, email addresses, passwords,
 //! one-time secrets, configuration, typed events, problem codes, mail as data, the SQL
-//! port, HTTP as data and the feature contract. Nothing here knows it runs in a Worker,
+//! port, the outbound HTTP port, HTTP as data and the feature contract. Nothing here knows it runs in a Worker,
 //! and nothing here knows any capability.
 
 pub mod assets;
@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod email;
 pub mod events;
 pub mod feature;
+pub mod fetch;
 pub mod ids;
 pub mod mail;
 pub mod net;

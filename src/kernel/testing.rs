@@ -11,6 +11,7 @@ use super::assets::{AssetError, Assets};
 use super::config::{test_var, Vars};
 use super::events::{AuthEvent, EventLog};
 use super::feature::{AppState, Ctx, Feature, MetricsSource, Services};
+use super::fetch::{FetchError, HttpClient, HttpRequest, HttpResponse};
 use super::ids::{Clock, UnixSeconds};
 use super::mail::{Mail, Outbox};
 use super::password::CommonPasswords;
@@ -166,6 +167,38 @@ impl MetricsSource for NoMetrics {
     }
 }
 
+/// What a fake service answers a request.
+pub type HttpHandler = Box<dyn Fn(&HttpRequest) -> Result<HttpResponse, FetchError>>;
+
+/// Outbound HTTP answered by the test: keeps every request sent; without a handler every
+/// request fails as a network error would.
+#[derive(Default)]
+pub struct FakeHttp {
+    handler: RefCell<Option<HttpHandler>>,
+    sent: RefCell<Vec<HttpRequest>>,
+}
+
+impl FakeHttp {
+    pub fn answer(&self, handler: impl Fn(&HttpRequest) -> Result<HttpResponse, FetchError> + 'static) {
+        self.handler.replace(Some(Box::new(handler)));
+    }
+
+    pub fn sent(&self) -> Vec<HttpRequest> {
+        self.sent.borrow().clone()
+    }
+}
+
+#[async_trait(?Send)]
+impl HttpClient for FakeHttp {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
+        self.sent.borrow_mut().push(request.clone());
+        match &*self.handler.borrow() {
+            Some(handler) => handler(&request),
+            None => Err(FetchError::Network("no fake service answers".into())),
+        }
+    }
+}
+
 pub const T0: UnixSeconds = 1_800_000_000;
 
 /// A handler context over real SQL, for the features given (their settings and limits).
@@ -177,6 +210,7 @@ pub struct TestWorld {
     pub limiter: MemoryLimiter,
     pub events: EventLog,
     pub assets: MemoryAssets,
+    pub http: FakeHttp,
 }
 
 impl TestWorld {
@@ -195,6 +229,7 @@ impl TestWorld {
             clock,
             events: EventLog::default(),
             assets: MemoryAssets::deployed(),
+            http: FakeHttp::default(),
         }
     }
 
@@ -208,6 +243,7 @@ impl TestWorld {
             limiter: &self.limiter,
             metrics: &NoMetrics,
             assets: &self.assets,
+            http: &self.http,
         }
     }
 
@@ -238,7 +274,8 @@ fn leak(sql: &str) -> &'static str {
     Box::leak(sql.to_owned().into_boxed_str())
 }
 
-/// Ed25519 and ECDSA P-256 natively (RustCrypto), where the Worker uses WebCrypto.
+/// Ed25519, ECDSA P-256 and RS256 verification natively (RustCrypto), where the Worker
+/// uses WebCrypto.
 pub struct NativeCrypto;
 
 fn jwk_bytes(value: &str) -> Result<Vec<u8>, super::crypto::CryptoError> {
@@ -312,6 +349,26 @@ impl super::crypto::Crypto for NativeCrypto {
                 Ok(public.verify(input, &signature).is_ok())
             }
         }
+    }
+
+    async fn verify_rs256(
+        &self,
+        key: &super::crypto::RsaPublicKey,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, super::crypto::CryptoError> {
+        use rsa::pkcs1v15::{Signature, VerifyingKey};
+        use rsa::signature::Verifier;
+        let fail = |e: &dyn std::fmt::Display| super::crypto::CryptoError(e.to_string());
+        let n = rsa::BigUint::from_bytes_be(&jwk_bytes(&key.n)?);
+        let e = rsa::BigUint::from_bytes_be(&jwk_bytes(&key.e)?);
+        let public = rsa::RsaPublicKey::new(n, e).map_err(|e| fail(&e))?;
+        let Ok(signature) = Signature::try_from(signature) else {
+            return Ok(false);
+        };
+        Ok(VerifyingKey::<sha2::Sha256>::new(public)
+            .verify(input, &signature)
+            .is_ok())
     }
 
     async fn seal(

@@ -23,6 +23,7 @@ pub async fn from_worker(mut req: worker::Request) -> Result<web::Request, web::
     let method = req.inner().method().to_ascii_uppercase();
     let url = req.inner().url();
     let mut request = web::Request::new(&method, &web::Request::path_of(&url));
+    request.query = web::Request::query_of(&url);
     request.origin = web::Request::origin_of(&url);
     if let Some(cf) = req.cf() {
         request.country = cf.country().filter(|c| !c.is_empty() && c != "XX" && c != "T1");

@@ -129,6 +129,7 @@ pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Resu
         limiter: &limiter,
         metrics: &DurableMetrics,
         assets: &assets,
+        http: &super::fetch::WorkerFetch,
     };
     let method = request.method.clone();
     let handled = app::handle(request, &state, &services, &reporter).await;

@@ -1,5 +1,5 @@
 //! The platform edge, the only code that imports `worker`: the fetch entry, the scheduled
-//! (cron) handler that runs every feature's housekeeping, request and response conversions, the D1 and Postgres executors, the static assets, the Durable Objects (rate-limit
+//! (cron) handler that runs every feature's housekeeping, request and response conversions, the D1 and Postgres executors, the static assets, outbound HTTP (`Fetch` with a deadline), the Durable Objects (rate-limit
 //! counters, the metrics aggregate), deferred mail, metrics flushing, error reports,
 //! panic capture and logs.
 
@@ -9,6 +9,7 @@ mod convert;
 mod counter;
 mod d1;
 mod entry;
+mod fetch;
 mod limiter;
 mod metrics;
 mod outbox;

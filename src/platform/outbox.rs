@@ -3,14 +3,15 @@
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use wasm_bindgen::JsValue;
-use worker::{Context, Fetch, Headers, Method, RequestInit};
+use worker::Context;
 
+use super::fetch::WorkerFetch;
 use super::{log_json, metrics, report};
 use crate::delivery::sendgrid;
 use crate::kernel::config::{MailMode, MAIL_UNCONFIGURED};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::AppState;
+use crate::kernel::fetch::{HttpClient, HttpRequest};
 use crate::kernel::mail::{Mail, Outbox};
 
 /// Delivers mail after the response is sent, as `Config::mail` says: through SendGrid; into
@@ -63,26 +64,24 @@ impl Outbox for WaitUntilOutbox {
     }
 }
 
+/// SendGrid's transport: a JSON POST through the one outbound HTTP client.
 struct FetchTransport;
 
 #[async_trait(?Send)]
 impl sendgrid::Transport for FetchTransport {
     async fn post_json(&self, url: &str, bearer: &str, body: String) -> Result<(u16, String), String> {
-        let headers = Headers::new();
-        headers
-            .set("Authorization", &format!("Bearer {bearer}"))
-            .map_err(|e| e.to_string())?;
-        headers
-            .set("Content-Type", "application/json")
-            .map_err(|e| e.to_string())?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&body)));
-        let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
-        let mut response = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
-        let text = response.text().await.unwrap_or_default();
-        Ok((response.status_code(), text))
+        let request = HttpRequest {
+            method: "POST",
+            url: url.to_owned(),
+            headers: vec![
+                ("Authorization", format!("Bearer {bearer}")),
+                ("Content-Type", "application/json".to_owned()),
+            ],
+            body: Some(body),
+            timeout_ms: HttpRequest::DEFAULT_TIMEOUT_MS,
+        };
+        let response = WorkerFetch.send(request).await.map_err(|e| e.to_string())?;
+        Ok((response.status, response.body))
     }
 
     async fn sleep_ms(&self, ms: u32) {

@@ -11,13 +11,16 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{CryptoKey, SubtleCrypto};
 
-use crate::kernel::crypto::{Crypto, CryptoError, KeyAlg, Nonce, PrivateKey, PublicKey, SealingKey};
+use crate::kernel::crypto::{Crypto, CryptoError, KeyAlg, Nonce, PrivateKey, PublicKey, RsaPublicKey, SealingKey};
 
 thread_local! {
     /// (kid, signing?) -> the imported key.
     static KEYS: RefCell<HashMap<(String, bool), CryptoKey>> = RefCell::new(HashMap::new());
     /// A sealing key's name -> the imported AES-GCM key.
     static SEALING_KEYS: RefCell<HashMap<&'static str, CryptoKey>> = RefCell::new(HashMap::new());
+    /// An RSA modulus (base64url) -> the imported RS256 verification key. Keyed by the key
+    /// itself, not a provider's `kid`, so a reused `kid` never finds another key.
+    static RSA_KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
 }
 
 pub struct WebCrypto;
@@ -103,6 +106,29 @@ async fn import_sealing(key: &SealingKey) -> Result<CryptoKey, CryptoError> {
     Ok(imported)
 }
 
+/// `RSASSA-PKCS1-v1_5` with SHA-256, as importKey and verify name it.
+fn rs256() -> Object {
+    object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])
+}
+
+async fn import_rsa(key: &RsaPublicKey) -> Result<CryptoKey, CryptoError> {
+    if let Some(imported) = RSA_KEYS.with(|keys| keys.borrow().get(&key.n).cloned()) {
+        return Ok(imported);
+    }
+    let jwk = object(&[("kty", "RSA"), ("n", &key.n), ("e", &key.e), ("alg", "RS256")]);
+    let usages = Array::of1(&"verify".into());
+    let promise = subtle()?
+        .import_key_with_object("jwk", &jwk, &rs256(), false, &usages)
+        .map_err(fail("importKey"))?;
+    let imported: CryptoKey = JsFuture::from(promise)
+        .await
+        .map_err(fail("importKey"))?
+        .dyn_into()
+        .map_err(fail("importKey"))?;
+    RSA_KEYS.with(|keys| keys.borrow_mut().insert(key.n.clone(), imported.clone()));
+    Ok(imported)
+}
+
 /// `{name: "AES-GCM", iv, additionalData}` (the tag is 128 bits by default).
 fn aes_gcm(nonce: &Nonce, aad: &[u8]) -> Object {
     let algorithm = object(&[("name", "AES-GCM")]);
@@ -161,6 +187,15 @@ impl Crypto for WebCrypto {
         let (_, sign_alg) = algorithms(key.alg);
         let promise = subtle()?
             .verify_with_object_and_u8_array_and_u8_array(&sign_alg, &imported, signature, input)
+            .map_err(fail("verify"))?;
+        let verified = JsFuture::from(promise).await.map_err(fail("verify"))?;
+        Ok(verified.as_bool().unwrap_or(false))
+    }
+
+    async fn verify_rs256(&self, key: &RsaPublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
+        let imported = import_rsa(key).await?;
+        let promise = subtle()?
+            .verify_with_object_and_u8_array_and_u8_array(&rs256(), &imported, signature, input)
             .map_err(fail("verify"))?;
         let verified = JsFuture::from(promise).await.map_err(fail("verify"))?;
         Ok(verified.as_bool().unwrap_or(false))

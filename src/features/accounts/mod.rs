@@ -106,6 +106,7 @@ pub const FEATURE: Feature = Feature {
     ],
     settings: Some(settings),
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

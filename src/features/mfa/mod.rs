@@ -107,6 +107,7 @@ pub const FEATURE: Feature = Feature {
     ],
     settings: Some(settings),
     housekeeping: &[store::PURGE_STALE_ENROLLMENTS],
+    sign_in_completed: None,
     second_factors: &[
         SecondFactor {
             method: factor::TOTP,

@@ -19,6 +19,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[housekeeping::PURGE_EXPIRED],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

@@ -57,6 +57,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[&PASSWORD_RESET_LINK],
     settings: Some(settings),
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

@@ -28,7 +28,8 @@ pub mod testing {
 }
 
 pub use api::{
-    caller, client_of, login_response, login_result_response, LoginResponse, MfaChallengeResponse, ACCESS_COOKIE,
+    caller, client_of, login_response, login_result_response, LoginResponse, LoginResultBody, MfaChallengeResponse,
+    ACCESS_COOKIE,
 };
 pub use authenticate::Caller;
 pub use lockout::LockoutAttempt;
@@ -158,6 +159,7 @@ pub const FEATURE: Feature = Feature {
         devices::PURGE_FORGOTTEN,
         second_factor::PURGE_EXPIRED,
     ],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

@@ -10,7 +10,7 @@ use super::login::{open_session, ClientInfo, LoggedIn, LoginError};
 use super::SessionsSettings;
 use crate::features::users::User;
 use crate::kernel::events::AuthEvent;
-use crate::kernel::feature::Ctx;
+use crate::kernel::feature::{CompletedSignIn, Ctx};
 use crate::kernel::secrets::OpaqueToken;
 use crate::kernel::sql::{Sql, Statement, StoreError};
 use crate::kernel::UserId;
@@ -32,6 +32,9 @@ pub enum LoginResult {
 #[derive(Debug)]
 pub struct MfaChallenge {
     pub mfa_token: OpaqueToken,
+    /// The digest its `mfa_token` is stored as: names the challenge (no secret), so a
+    /// capability can leave something waiting for it (`Feature::sign_in_completed`).
+    pub digest: String,
     /// The second factors the user can complete it with, in registration order.
     pub methods: Vec<&'static str>,
     pub expires_in: i64,
@@ -54,6 +57,7 @@ pub async fn sign_in(
     let now = ctx.clock.now();
     let expires_in = ctx.settings::<SessionsSettings>().mfa_token_seconds;
     let mfa_token = OpaqueToken::generate();
+    let token_digest = digest(ctx, mfa_token.expose());
     // The probes of every registered second factor and the token, in one round trip.
     let mut statements: Vec<Statement> = ctx
         .second_factors()
@@ -63,7 +67,7 @@ pub async fn sign_in(
     statements.push(Statement::new(
         INSERT,
         vec![
-            digest(ctx, mfa_token.expose()).into(),
+            token_digest.as_str().into(),
             user.id.0.as_str().into(),
             first_factor.into(),
             now.into(),
@@ -81,6 +85,7 @@ pub async fn sign_in(
     ctx.emit(AuthEvent::MfaChallenged { user_id: user.id });
     Ok(LoginResult::Challenge(MfaChallenge {
         mfa_token,
+        digest: token_digest,
         methods,
         expires_in,
     }))
@@ -123,7 +128,8 @@ struct PendingRow {
 }
 
 /// The second factor `method` was right: consumes the token (only the first success
-/// does) and opens the session by both factors. `None` when another request consumed
+/// does), lets the features finish what waited for it (`sign_in_completed`) and opens the
+/// session by both factors. `None` when another request consumed
 /// the token first, or it expired meanwhile.
 pub async fn complete_sign_in(
     ctx: &Ctx<'_>,
@@ -139,6 +145,15 @@ pub async fn complete_sign_in(
         .await?;
     if consumed != 1 {
         return Ok(None);
+    }
+    let completed = CompletedSignIn {
+        user_id: &user.id,
+        email: &user.email,
+        first_factor: &pending.first_factor,
+        challenge: &pending.digest,
+    };
+    for hook in ctx.sign_in_hooks() {
+        hook(ctx, &completed).await?;
     }
     open_session(ctx, user, client, &[pending.first_factor.as_str(), method])
         .await

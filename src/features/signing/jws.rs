@@ -68,11 +68,42 @@ pub enum JwsError {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    alg: String,
-    kid: Option<String>,
+pub struct Header {
+    pub alg: String,
+    pub kid: Option<String>,
     /// Extensions this verifier would have to understand: none are, so any is a refusal.
-    crit: Option<serde_json::Value>,
+    pub crit: Option<serde_json::Value>,
+}
+
+/// A compact JWS taken apart, nothing verified yet: the header, the payload, the
+/// signature and the signing input (`header.payload`, as sent).
+pub struct Compact<'t> {
+    pub header: Header,
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub input: &'t str,
+}
+
+/// Splits `token` into its three base64url parts (any other shape is `Malformed`); a
+/// `crit` header is refused here, for every verifier.
+pub fn split(token: &str) -> Result<Compact<'_>, JwsError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed);
+    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed);
+    let parsed: Header = serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
+    let (payload_bytes, signature) = (decode(payload)?, decode(signature)?);
+    if parsed.crit.is_some() {
+        return Err(JwsError::BadSignature);
+    }
+    Ok(Compact {
+        header: parsed,
+        payload: payload_bytes,
+        signature,
+        input: &token[..header.len() + 1 + payload.len()],
+    })
 }
 
 /// Signs `payload` (JSON) with the configured algorithm and, for a key set, its current key.
@@ -100,18 +131,12 @@ pub async fn sign(ctx: &Ctx<'_>, payload: &[u8]) -> Result<String, JwsError> {
 /// mode `alg` must be `ALGORITHM`; with a key set, `kid` must name a key of it and `alg`
 /// be that key's. `jwk`, `jku`, `x5u` and `x5c` are never looked at.
 pub async fn verify(ctx: &Ctx<'_>, token: &str) -> Result<Vec<u8>, JwsError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed);
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed);
-    let parsed: Header = serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
-    let (payload_bytes, signature) = (decode(payload)?, decode(signature)?);
-    if parsed.crit.is_some() {
-        return Err(JwsError::BadSignature);
-    }
-    let input = &token[..header.len() + 1 + payload.len()];
+    let Compact {
+        header: parsed,
+        payload: payload_bytes,
+        signature,
+        input,
+    } = split(token)?;
     let good = match &ctx.settings::<SigningSettings>().signer {
         Signer::Hmac(alg, key) => parsed.alg == alg.name() && alg.verify(key, input.as_bytes(), &signature),
         Signer::Keys(keys) => {

@@ -142,6 +142,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: Some(settings),
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: Some(check_key_pairs),
     #[cfg(not(target_arch = "wasm32"))]

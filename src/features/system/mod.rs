@@ -22,6 +22,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[],
     settings: None,
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

@@ -12,8 +12,8 @@ pub mod testing;
 
 pub use model::{FullName, InvalidFullName, User, UserBody, MAX_FULL_NAME_CHARS};
 pub use store::{
-    account_at, exists, mark_email_verified, register, registered, set_email, set_password_hash, Registered, UserRow,
-    Users, WriteUserError, NO_PASSWORD, PING,
+    account_at, exists, insert, mark_email_verified, register, registered, set_email, set_password_hash, Registered,
+    UserRow, Users, WriteUserError, NO_PASSWORD, PING,
 };
 
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
@@ -57,6 +57,7 @@ pub const FEATURE: Feature = Feature {
     mails: &[&PASSWORD_CHANGED],
     settings: Some(settings),
     housekeeping: &[],
+    sign_in_completed: None,
     second_factors: &[],
     startup: None,
     #[cfg(not(target_arch = "wasm32"))]

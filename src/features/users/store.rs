@@ -220,16 +220,8 @@ impl Users<'_> {
     }
 
     pub async fn insert(&self, user: &User) -> Result<(), WriteUserError> {
-        let params = [
-            user.id.0.as_str().into(),
-            user.email.as_str().into(),
-            user.full_name.as_deref().into(),
-            user.password_hash.as_str().into(),
-            user.email_verified.into(),
-            user.created_at.into(),
-            user.updated_at.into(),
-        ];
-        self.0.run(&INSERT, &params).await?;
+        let statement = insert(user);
+        self.0.run(&statement.sql, &statement.params).await?;
         Ok(())
     }
 
@@ -266,6 +258,23 @@ impl Users<'_> {
         self.0.run(&statement.sql, &statement.params).await?;
         Ok(())
     }
+}
+
+/// A new account as a statement, for a batch that must commit with it (a taken address
+/// fails the batch with `DbError::Unique`).
+pub fn insert(user: &User) -> Statement {
+    Statement::new(
+        INSERT,
+        vec![
+            user.id.0.as_str().into(),
+            user.email.as_str().into(),
+            user.full_name.as_deref().into(),
+            user.password_hash.as_str().into(),
+            user.email_verified.into(),
+            user.created_at.into(),
+            user.updated_at.into(),
+        ],
+    )
 }
 
 /// The statements of a registration, for one batch with its code: the account (unless the

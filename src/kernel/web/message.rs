@@ -4,6 +4,8 @@
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (still percent-encoded); empty without one.
+    pub query: String,
     /// Header names are lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -22,6 +24,7 @@ impl Request {
         Self {
             method: method.to_owned(),
             path: path.to_owned(),
+            query: String::new(),
             headers: Vec::new(),
             body: Vec::new(),
             oversized: false,
@@ -56,6 +59,14 @@ impl Request {
     /// The path of an absolute URL as the runtime normalised it (`https://host/a/b?q#f`
     /// gives `/a/b`), still percent-encoded. Cheaper than a URL parser: the `url` crate
     /// brings IDNA tables the Worker never needs.
+    /// The query of an absolute URL (`https://host/a?q=1#f` gives `q=1`), still encoded.
+    pub fn query_of(url: &str) -> String {
+        let before_fragment = &url[..url.find('#').unwrap_or(url.len())];
+        before_fragment
+            .split_once('?')
+            .map_or(String::new(), |(_, query)| query.to_owned())
+    }
+
     pub fn path_of(url: &str) -> String {
         let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
         let rest = after_scheme
