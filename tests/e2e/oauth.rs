@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::harness::fake_github::{encode, url_pairs, GitHubCase};
 use crate::harness::fake_sendgrid::SentMail;
-use crate::harness::oauth_providers::{providers, GOOGLE_CLIENT_ID, MICROSOFT_CLIENT_ID};
+use crate::harness::oauth_providers::{oauth_vars, providers, GOOGLE_CLIENT_ID, MICROSOFT_CLIENT_ID};
 use crate::harness::{
     fresh_uuid, spawn_app, spawn_isolated_app_with, unique_email, Answer, TestApp, ALLOWED_ORIGIN, FRONTEND_URL,
     PASSWORD, PREFIX,
@@ -97,26 +97,29 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
 // ---------------------------------------------------------------------------------------
 // Instances.
 
+/// An instance of `group` with the shared instance's providers and `overrides` over them.
+fn oauth_app(group: &'static str, overrides: &[(&str, &str)]) -> &'static TestApp {
+    let vars = oauth_vars();
+    let mut all: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    all.extend_from_slice(overrides);
+    spawn_isolated_app_with(group, &all, TestApp::is_healthy)
+}
+
 /// Tenant `organizations`; GitHub not configured.
 fn organizations_app() -> &'static TestApp {
-    spawn_isolated_app_with(
+    oauth_app(
         "oauth-organizations",
         &[
             ("OAUTH_MICROSOFT_TENANT", "organizations"),
             ("OAUTH_GITHUB_CLIENT_ID", ""),
             ("OAUTH_GITHUB_CLIENT_SECRET", ""),
         ],
-        TestApp::is_healthy,
     )
 }
 
 /// Tenant `OWN_TENANT`.
 fn tenant_app() -> &'static TestApp {
-    spawn_isolated_app_with(
-        "oauth-tenant",
-        &[("OAUTH_MICROSOFT_TENANT", OWN_TENANT)],
-        TestApp::is_healthy,
-    )
+    oauth_app("oauth-tenant", &[("OAUTH_MICROSOFT_TENANT", OWN_TENANT)])
 }
 
 // ---------------------------------------------------------------------------------------

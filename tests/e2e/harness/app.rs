@@ -61,9 +61,12 @@ fn keep((worker, app): (Worker, TestApp)) -> &'static TestApp {
     Box::leak(Box::new(app))
 }
 
-/// The Worker most tests share, with the test configuration; started before the first test.
+/// The Worker most tests share, with the test configuration and every OAuth provider
+/// pointed at the run's mocks (`oauth_providers`); started before the first test. Other
+/// instances have no provider unless they ask (their production-like configurations would
+/// refuse the mocks' http URLs).
 pub fn spawn_app() -> &'static TestApp {
-    SHARED.get_or_init(|| keep(start_worker_with(&[])))
+    SHARED.get_or_init(|| keep(start_worker_with(&super::oauth_providers::oauth_vars())))
 }
 
 /// A Worker of its own for the tests of `group`, started on their first call: for tests

@@ -77,8 +77,9 @@ pub fn stop() {
     }
 }
 
-/// The `OAUTH_*` variables of the test configuration: every provider configured, each
-/// endpoint pointed at its mock (`OAUTH_MICROSOFT_TENANT` stays `common`).
+/// The `OAUTH_*` variables of the shared instance (and of instances that ask for them):
+/// every provider configured, each endpoint pointed at its mock (`OAUTH_MICROSOFT_TENANT`
+/// stays `common`).
 pub fn oauth_vars() -> Vec<(&'static str, String)> {
     let p = providers();
     let (g, m, gh) = (&p.google, &p.microsoft, &p.github.url);

@@ -15,7 +15,6 @@ use super::app::{
 };
 use super::fake_sendgrid::{self, FakeSendGrid};
 use super::fake_sentry::FakeSentry;
-use super::oauth_providers;
 use super::postgres::{self, Cluster};
 
 pub fn root() -> PathBuf {
@@ -169,8 +168,6 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
         ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
         ("FAULT_INJECTION", "true".to_owned()),
     ];
-    // Every provider configured, pointed at the run's mocks (harness/oauth_providers.rs).
-    vars.extend(oauth_providers::oauth_vars());
     for (name, value) in overrides {
         vars.retain(|(n, _)| n != name);
         vars.push((name, value.clone()));
