@@ -64,6 +64,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_verified_local_account_is_linked_and_told,
         an_unverified_local_account_is_replaced,
         a_linked_identity_signs_in_its_user_and_updates_its_email,
+        an_email_match_with_another_identity_of_the_provider_is_provider_already_linked,
         the_exchange_code_works_once,
         the_exchange_code_expires_after_60_seconds,
         a_state_expires_after_10_minutes,
@@ -77,6 +78,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         github_with_an_unverified_primary_email_is_email_not_verified,
         microsoft_email_is_verified_by_xms_edov_or_the_personal_tenant,
         microsofts_issuer_must_name_the_tokens_tenant,
+        a_microsoft_subject_is_one_per_tenant,
         the_organizations_tenant_refuses_personal_accounts,
         a_tenant_id_accepts_only_its_own_tenant,
         identities_are_listed_and_unlinked_with_a_mail,
@@ -1221,6 +1223,17 @@ pub fn a_linked_identity_signs_in_its_user_and_updates_its_email() {
     );
 }
 
+pub fn an_email_match_with_another_identity_of_the_provider_is_provider_already_linked() {
+    let app = spawn_app();
+    let email = unique_email("oauth+already");
+    let (access, _) = signed_in(app, Google, &google(&fresh_subject(), &email));
+    // Another Google account claiming the same (verified) address.
+    sign_in(app, Google, "", &google(&fresh_subject(), &email)).assert_error("provider_already_linked");
+    let listed = identities(app, &access);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(app.count_users(&email), 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // The exchange.
 
@@ -1586,6 +1599,24 @@ pub fn microsofts_issuer_must_name_the_tokens_tenant() {
     arrangement["claims"]["aud"] = json!(GOOGLE_CLIENT_ID);
     sign_in(app, Microsoft, "", &Case::Oidc(arrangement)).assert_error("oauth_failed");
     assert_eq!(app.count_users(&email), 0);
+}
+
+/// Microsoft's subject is `tid` + `sub`: one `sub` in two tenants is two identities.
+pub fn a_microsoft_subject_is_one_per_tenant() {
+    let app = spawn_app();
+    let sub = fresh_subject();
+    let work = unique_email("oauth+ms-work");
+    let (_, first) = signed_in(app, Microsoft, &microsoft(WORK_TENANT, &sub, &work, Some(true)));
+    let personal = unique_email("oauth+ms-home");
+    let (_, second) = signed_in(app, Microsoft, &microsoft(PERSONAL_TENANT, &sub, &personal, None));
+    assert_ne!(first["id"], second["id"], "two users");
+    assert_eq!(second["email"], personal.as_str());
+    let (_, again) = signed_in(
+        app,
+        Microsoft,
+        &microsoft(WORK_TENANT, &sub, &unique_email("oauth+ms-x"), Some(true)),
+    );
+    assert_eq!(again["id"], first["id"], "the work identity again");
 }
 
 pub fn the_organizations_tenant_refuses_personal_accounts() {
