@@ -228,7 +228,9 @@ pub struct SecondFactor {
 /// A sign-in that waited for its second factor has just passed it: sessions consumed the
 /// challenge (`challenge` is the digest of its `mfa_token`, only one request sees it) and
 /// is about to open the session. A capability that left something waiting for that (an
-/// email-match link of a provider identity) finishes it here; an error fails the sign-in.
+/// email-match link of a provider identity) finishes it here, answering whether it
+/// changed the user (then the session's user object is read again); an error fails the
+/// sign-in.
 pub struct CompletedSignIn<'a> {
     pub user_id: &'a UserId,
     pub email: &'a str,
@@ -236,7 +238,7 @@ pub struct CompletedSignIn<'a> {
     pub challenge: &'a str,
 }
 
-pub type SignInHookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
+pub type SignInHookFuture<'a> = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + 'a>>;
 pub type SignInCompleted = for<'a> fn(&'a Ctx<'a>, &'a CompletedSignIn<'a>) -> SignInHookFuture<'a>;
 
 /// What a capability registers. `app.rs` mounts one line per feature.

@@ -22,6 +22,7 @@ mod accounts;
 mod limits;
 mod mfa;
 mod oauth;
+mod oauth_smoke;
 mod observability;
 mod password_reset;
 mod refresh;
@@ -41,6 +42,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
         ("oauth", include_str!("oauth.rs"), oauth::tests()),
+        ("oauth_smoke", include_str!("oauth_smoke.rs"), oauth_smoke::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

@@ -186,6 +186,11 @@ pub async fn update_user(ctx: &Ctx<'_>, request: &Request) -> Result<Response, A
                 "changing the email or password requires current_password",
             ),
             UpdateUserError::InvalidCredentials => ApiError::new(&INVALID_CREDENTIALS, "current_password is incorrect"),
+            UpdateUserError::PasswordNotSet => ApiError::new(
+                &super::PASSWORD_NOT_SET,
+                "this account has no password: set one through password/forget and password/reset",
+            ),
+            UpdateUserError::Reauthentication(refused) => refused,
             UpdateUserError::Locked { retry_after_seconds } => ApiError::rate_limited(retry_after_seconds),
             UpdateUserError::Limiter(e) => e.into(),
             UpdateUserError::Store(e) => e.into(),

@@ -9,7 +9,7 @@ mod update_user;
 mod verify_email;
 
 use crate::features::one_time_tokens::Purpose;
-use crate::features::sessions::{CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
+use crate::features::sessions::{CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, REAUTHENTICATION_REQUIRED};
 use crate::handler;
 use crate::kernel::config::{Config, ConfigError, Vars};
 use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route};
@@ -28,6 +28,8 @@ pub const VERIFY_EMAIL: Purpose = Purpose("verify_email");
 pub const CHANGE_EMAIL: Purpose = Purpose("change_email");
 
 pub const INVALID_CODE: ProblemCode = ProblemCode::new(400, "invalid_code", "Invalid code");
+/// update-user with `password` for an account without one (oauth.md).
+pub const PASSWORD_NOT_SET: ProblemCode = ProblemCode::new(403, "password_not_set", "Password not set");
 pub const EMAIL_TAKEN: ProblemCode = ProblemCode::new(409, "email_taken", "Email taken");
 
 pub const REGISTER_IP: LimitSpec = LimitSpec::new("register-ip", "RATE_LIMIT_REGISTER_IP", "20/3600");
@@ -86,7 +88,13 @@ pub const FEATURE: Feature = Feature {
             .auth(Auth::User)
             .limited()
             .storage()
-            .problems(&[&INVALID_CREDENTIALS, &CURRENT_PASSWORD_REQUIRED, &PASSWORD_TOO_COMMON]),
+            .problems(&[
+                &INVALID_CREDENTIALS,
+                &CURRENT_PASSWORD_REQUIRED,
+                &PASSWORD_TOO_COMMON,
+                &PASSWORD_NOT_SET,
+                &REAUTHENTICATION_REQUIRED,
+            ]),
     ],
     limits: &[
         &REGISTER_IP,

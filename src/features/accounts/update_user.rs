@@ -27,6 +27,13 @@ pub enum UpdateUserError {
     CurrentPasswordRequired,
     #[error("current_password is wrong")]
     InvalidCredentials,
+    /// The account has no password (it signs in by a provider or a passkey): a first one
+    /// is set only through forget + reset, whose mailed link proves the address again.
+    #[error("the account has no password to change")]
+    PasswordNotSet,
+    /// A password-less account's email change without a recent login (sessions.md §1).
+    #[error("reauthentication required")]
+    Reauthentication(crate::kernel::problem::ApiError),
     /// Too many wrong passwords for this account (at login or here): wait.
     #[error("too many wrong passwords; retry in {retry_after_seconds} s")]
     Locked { retry_after_seconds: u32 },
@@ -55,7 +62,16 @@ pub async fn update_user(ctx: &Ctx<'_>, caller: &Caller, update: UserUpdate) -> 
     let now = ctx.clock.now();
     let users = Users(ctx.db);
     let email_change = update.email.filter(|e| e.as_str() != user.email);
-    if email_change.is_some() || update.password.is_some() {
+    if !user.has_password() {
+        if update.password.is_some() {
+            return Err(UpdateUserError::PasswordNotSet);
+        }
+        if email_change.is_some() {
+            sessions::reauthenticate(ctx, caller, None)
+                .await
+                .map_err(UpdateUserError::Reauthentication)?;
+        }
+    } else if email_change.is_some() || update.password.is_some() {
         let current = update
             .current_password
             .as_deref()

@@ -123,5 +123,11 @@ pub const FEATURE: Feature = Feature {
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };
 
+/// For other capabilities' tests: the codes an authenticator app shows.
+#[cfg(test)]
+pub mod testing {
+    pub use super::totp::{code_text, step_at, STEP_SECONDS};
+}
+
 #[cfg(test)]
 mod tests;

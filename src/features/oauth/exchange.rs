@@ -97,7 +97,7 @@ pub async fn redeem(ctx: &Ctx<'_>, code: &str, client: ClientInfo) -> Result<Log
 pub fn on_sign_in_completed<'a>(ctx: &'a Ctx<'a>, completed: &'a CompletedSignIn<'a>) -> SignInHookFuture<'a> {
     Box::pin(async move {
         let Some(provider) = Provider::parse(completed.first_factor) else {
-            return Ok(());
+            return Ok(false);
         };
         let params = [completed.challenge.into(), ctx.clock.now().into()];
         let Some(row) = ctx
@@ -105,22 +105,22 @@ pub fn on_sign_in_completed<'a>(ctx: &'a Ctx<'a>, completed: &'a CompletedSignIn
             .first::<store::ExchangeRow>(&store::TAKE_PENDING_LINK, &params)
             .await?
         else {
-            return Ok(());
+            return Ok(false);
         };
-        if let (Some(subject), Some(link_email)) = (row.link_subject, row.link_email) {
-            // A unique rule refusing it (linked meanwhile) leaves the sign-in as it is.
-            let user = UserId(row.user_id);
-            linking::link(
-                ctx,
-                &user,
-                completed.email,
-                provider,
-                &subject,
-                &link_email,
-                "email_match",
-            )
-            .await?;
-        }
-        Ok(())
+        let (Some(subject), Some(link_email)) = (row.link_subject, row.link_email) else {
+            return Ok(false);
+        };
+        // A unique rule refusing it (linked meanwhile) leaves the sign-in as it is.
+        let user = UserId(row.user_id);
+        linking::link(
+            ctx,
+            &user,
+            completed.email,
+            provider,
+            &subject,
+            &link_email,
+            "email_match",
+        )
+        .await
     })
 }

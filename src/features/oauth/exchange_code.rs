@@ -2,18 +2,20 @@
 //! (with the PKCE verifier), then the identity, from the ID token (OIDC) or GitHub's API.
 //! The provider's tokens live only in this file's locals: never stored, returned or logged.
 
-use serde::Deserialize;
-
 use super::flow_error::Failure;
 use super::id_token::{self, ProviderIdentity};
 use super::provider::{Provider, ProviderConfig};
 use crate::kernel::feature::Ctx;
 use crate::kernel::fetch::{HttpRequest, HttpResponse};
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: Option<String>,
-    id_token: Option<String>,
+/// A member of a provider's JSON answer, as text. Provider answers are read through
+/// `serde_json::Value` rather than a derived deserializer per shape (bundle size).
+fn text(value: &serde_json::Value, name: &str) -> Option<String> {
+    value.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+fn json(response: &HttpResponse, what: &'static str) -> Result<serde_json::Value, Failure> {
+    serde_json::from_str(&response.body).map_err(|_| Failure::OauthFailed(what))
 }
 
 /// A network error, timeout or 5xx is `provider_unavailable`; any other non-2xx status
@@ -47,28 +49,13 @@ pub async fn identify(
     let request = HttpRequest::post_form(&provider.token_url, &form).with_header("Accept", "application/json");
     let response = send(ctx, request, "the token endpoint refused the code").await?;
     // GitHub answers refusals 200 with an `error` member: no token is a refusal too.
-    let tokens: TokenResponse =
-        serde_json::from_str(&response.body).map_err(|_| Failure::OauthFailed("the token response"))?;
+    let tokens = json(&response, "the token response")?;
     if provider.provider.is_oidc() {
-        let id_token = tokens.id_token.ok_or(Failure::OauthFailed("no ID token"))?;
+        let id_token = text(&tokens, "id_token").ok_or(Failure::OauthFailed("no ID token"))?;
         return id_token::verify(ctx, provider, &id_token, nonce).await;
     }
-    let access_token = tokens.access_token.ok_or(Failure::OauthFailed("no access token"))?;
+    let access_token = text(&tokens, "access_token").ok_or(Failure::OauthFailed("no access token"))?;
     github_identity(ctx, provider, &access_token).await
-}
-
-#[derive(Deserialize)]
-struct GitHubUser {
-    id: u64,
-    name: Option<String>,
-    login: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct GitHubEmail {
-    email: String,
-    primary: bool,
-    verified: bool,
 }
 
 /// GitHub: the numeric `id` of `/user`, and of `/user/emails` the one entry that is both
@@ -92,14 +79,25 @@ async fn github_identity(
         "GitHub's /user/emails",
     )
     .await?;
-    let user: GitHubUser = serde_json::from_str(&user.body).map_err(|_| Failure::OauthFailed("GitHub's /user"))?;
-    let emails: Vec<GitHubEmail> =
-        serde_json::from_str(&emails.body).map_err(|_| Failure::OauthFailed("GitHub's /user/emails"))?;
-    let primary = emails.into_iter().find(|e| e.primary && e.verified);
+    let user = json(&user, "GitHub's /user")?;
+    let id = user
+        .get("id")
+        .and_then(|id| id.as_u64())
+        .ok_or(Failure::OauthFailed("GitHub's /user"))?;
+    let emails = json(&emails, "GitHub's /user/emails")?;
+    let flag = |entry: &serde_json::Value, name: &str| entry.get(name).and_then(|v| v.as_bool()) == Some(true);
+    let primary = emails
+        .as_array()
+        .ok_or(Failure::OauthFailed("GitHub's /user/emails"))?
+        .iter()
+        .find(|entry| flag(entry, "primary") && flag(entry, "verified"))
+        .and_then(|entry| text(entry, "email"));
     Ok(ProviderIdentity {
-        subject: user.id.to_string(),
+        subject: id.to_string(),
         email_verified: primary.is_some(),
-        email: primary.map(|e| e.email),
-        name: user.name.filter(|n| !n.trim().is_empty()).or(user.login),
+        email: primary,
+        name: text(&user, "name")
+            .filter(|n| !n.trim().is_empty())
+            .or(text(&user, "login")),
     })
 }

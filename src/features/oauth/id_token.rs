@@ -3,8 +3,6 @@
 //! never), then `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`, and Microsoft's tenant rule.
 //! Claims come from the ID token only.
 
-use serde::Deserialize;
-
 use super::flow_error::Failure;
 use super::jwks::Jwk;
 use super::provider::{Provider, ProviderConfig, Tenant, PERSONAL_TENANT};
@@ -15,27 +13,12 @@ use crate::kernel::feature::Ctx;
 /// How far in the future an `iat` may be (clock skew).
 pub const MAX_IAT_SKEW_SECONDS: i64 = 300;
 
-/// One audience or several.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, client_id: &str) -> bool {
-        match self {
-            Self::One(aud) => aud == client_id,
-            Self::Many(auds) => auds.iter().any(|aud| aud == client_id),
-        }
-    }
-}
-
-#[derive(Deserialize)]
+/// The claims this verifier reads (others are ignored). Read from a `serde_json::Value`
+/// by hand, not a derived deserializer (bundle size).
 struct Claims {
     iss: String,
-    aud: Audience,
+    /// One audience or several.
+    aud: Vec<String>,
     azp: Option<String>,
     exp: i64,
     iat: i64,
@@ -43,9 +26,36 @@ struct Claims {
     sub: String,
     tid: Option<String>,
     email: Option<String>,
-    email_verified: Option<serde_json::Value>,
-    xms_edov: Option<serde_json::Value>,
+    email_verified: bool,
+    xms_edov: bool,
     name: Option<String>,
+}
+
+impl Claims {
+    /// `None` when a required claim is missing or of the wrong type.
+    fn parse(payload: &[u8]) -> Option<Self> {
+        let claims: serde_json::Value = serde_json::from_slice(payload).ok()?;
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let aud = match claims.get("aud")? {
+            serde_json::Value::String(one) => vec![one.clone()],
+            serde_json::Value::Array(many) => many.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+            _ => return None,
+        };
+        Some(Self {
+            iss: text("iss")?,
+            aud,
+            azp: text("azp"),
+            exp: claims.get("exp")?.as_i64()?,
+            iat: claims.get("iat")?.as_i64()?,
+            nonce: text("nonce"),
+            sub: text("sub")?,
+            tid: text("tid"),
+            email: text("email"),
+            email_verified: is_true(claims.get("email_verified")),
+            xms_edov: is_true(claims.get("xms_edov")),
+            name: text("name"),
+        })
+    }
 }
 
 /// Who the provider says signed in.
@@ -103,7 +113,7 @@ pub async fn verify(
     if !verified.unwrap_or(false) {
         return Err(refused("the ID token's signature does not verify"));
     }
-    let claims: Claims = serde_json::from_slice(&compact.payload).map_err(|_| refused("the ID token's claims"))?;
+    let claims = Claims::parse(&compact.payload).ok_or(refused("the ID token's claims"))?;
     check_claims(ctx, provider, &settings.tenant, &claims, nonce)?;
     identity(provider.provider, claims)
 }
@@ -152,10 +162,10 @@ fn identity(provider: Provider, claims: Claims) -> Result<ProviderIdentity, Fail
             let tid = claims.tid.clone().unwrap_or_default().to_ascii_lowercase();
             // The plain `email` claim of a work account is whatever its admin typed: only
             // `xms_edov` (domain owner verified) or a personal account proves it.
-            let verified = is_true(claims.xms_edov.as_ref()) || tid == PERSONAL_TENANT;
+            let verified = claims.xms_edov || tid == PERSONAL_TENANT;
             (format!("{tid}:{}", claims.sub), verified)
         }
-        _ => (claims.sub.clone(), is_true(claims.email_verified.as_ref())),
+        _ => (claims.sub.clone(), claims.email_verified),
     };
     Ok(ProviderIdentity {
         subject,

@@ -5,8 +5,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use serde::Deserialize;
-
 use super::flow_error::Failure;
 use crate::kernel::crypto::{KeyAlg, PublicKey, RsaPublicKey};
 use crate::kernel::feature::Ctx;
@@ -37,51 +35,35 @@ impl Jwk {
     }
 }
 
-#[derive(Deserialize)]
-struct RawSet {
-    keys: Vec<RawKey>,
-}
-
-#[derive(Deserialize)]
-struct RawKey {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    use_: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    crv: Option<String>,
-    x: Option<String>,
-    y: Option<String>,
-}
-
 /// The signing keys of a JWKS document, by `kid`. Keys for encryption, of other types or
-/// curves, naming another algorithm, or without a `kid` are left out.
+/// curves, naming another algorithm, or without a `kid` are left out. Read through
+/// `serde_json::Value` (which the Worker has anyway) rather than a derived deserializer
+/// per shape: the provider documents are small and each derive costs bundle size.
 pub fn parse(document: &str) -> Option<Vec<(String, Jwk)>> {
-    let set: RawSet = serde_json::from_str(document).ok()?;
-    let keys = set
-        .keys
-        .into_iter()
-        .filter(|key| key.use_.as_deref().is_none_or(|u| u == "sig"))
-        .filter_map(|key| {
-            let kid = key.kid?;
-            let jwk = match (key.kty.as_str(), key.crv.as_deref()) {
-                ("RSA", _) => Jwk::Rs256(RsaPublicKey { n: key.n?, e: key.e? }),
-                ("EC", Some("P-256")) => Jwk::Es256(PublicKey {
-                    alg: KeyAlg::Es256,
-                    x: key.x?,
-                    y: Some(key.y?),
-                }),
-                _ => return None,
-            };
-            key.alg
-                .as_deref()
-                .is_none_or(|alg| alg == jwk.alg())
-                .then_some((kid, jwk))
-        })
-        .collect();
+    let set: serde_json::Value = serde_json::from_str(document).ok()?;
+    let keys = set.get("keys")?.as_array()?.iter().filter_map(key).collect();
     Some(keys)
+}
+
+fn key(raw: &serde_json::Value) -> Option<(String, Jwk)> {
+    let text = |name: &str| raw.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    if text("use").is_some_and(|u| u != "sig") {
+        return None;
+    }
+    let kid = text("kid")?;
+    let jwk = match (text("kty")?.as_str(), text("crv").as_deref()) {
+        ("RSA", _) => Jwk::Rs256(RsaPublicKey {
+            n: text("n")?,
+            e: text("e")?,
+        }),
+        ("EC", Some("P-256")) => Jwk::Es256(PublicKey {
+            alg: KeyAlg::Es256,
+            x: text("x")?,
+            y: Some(text("y")?),
+        }),
+        _ => return None,
+    };
+    text("alg").is_none_or(|alg| alg == jwk.alg()).then_some((kid, jwk))
 }
 
 struct Fetched {

@@ -29,7 +29,7 @@ use crate::handler;
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};
 use crate::kernel::crypto::SealingKey;
 use crate::kernel::feature::{Auth, Body, Feature, LimitSpec, Route};
-use crate::kernel::problem::{ProblemCode, NOT_FOUND};
+use crate::kernel::problem::{ProblemCode, NOT_FOUND, VALIDATION_ERROR};
 
 pub use provider::{Provider, ProviderConfig, Tenant};
 
@@ -97,7 +97,12 @@ pub const FEATURE: Feature = Feature {
         )
         .limited()
         .storage()
-        .problems(&[&INVALID_REDIRECT, &NOT_FOUND, &PROVIDER_NOT_CONFIGURED]),
+        .problems(&[
+            &INVALID_REDIRECT,
+            &VALIDATION_ERROR,
+            &NOT_FOUND,
+            &PROVIDER_NOT_CONFIGURED,
+        ]),
         Route::new("POST", "{p}/auth/oauth/{provider}/link", handler!(api::link), 200)
             .body(Body::OptionalJson)
             .auth(Auth::User)

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::login::{open_session, ClientInfo, LoggedIn, LoginError};
 use super::SessionsSettings;
-use crate::features::users::User;
+use crate::features::users::{User, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::{CompletedSignIn, Ctx};
 use crate::kernel::secrets::OpaqueToken;
@@ -152,9 +152,14 @@ pub async fn complete_sign_in(
         first_factor: &pending.first_factor,
         challenge: &pending.digest,
     };
+    let mut changed = false;
     for hook in ctx.sign_in_hooks() {
-        hook(ctx, &completed).await?;
+        changed |= hook(ctx, &completed).await?;
     }
+    let user = match changed {
+        true => Users(ctx.db).by_id(&user.id).await?.unwrap_or(user),
+        false => user,
+    };
     open_session(ctx, user, client, &[pending.first_factor.as_str(), method])
         .await
         .map(Some)
