@@ -21,6 +21,7 @@ mod harness;
 mod accounts;
 mod limits;
 mod mfa;
+mod oauth;
 mod oauth_smoke;
 mod observability;
 mod password_reset;
@@ -40,6 +41,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("refresh", include_str!("refresh.rs"), refresh::tests()),
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
+        ("oauth", include_str!("oauth.rs"), oauth::tests()),
         ("oauth_smoke", include_str!("oauth_smoke.rs"), oauth_smoke::tests()),
         (
             "password_reset",

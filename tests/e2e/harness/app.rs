@@ -39,6 +39,8 @@ pub struct TestApp {
     /// The instance's `SECRET_KEY` (for tests that forge what only the key holder can make).
     pub secret_key: String,
     agent: ureq::Agent,
+    /// Follows no redirect: the OAuth tests read each `Location` themselves.
+    browser: ureq::Agent,
     /// Requests share it; direct database access takes it alone (local D1 is one SQLite
     /// file: a second writer would meet SQLITE_BUSY), and so does stopping the database.
     gate: RwLock<()>,
@@ -59,9 +61,12 @@ fn keep((worker, app): (Worker, TestApp)) -> &'static TestApp {
     Box::leak(Box::new(app))
 }
 
-/// The Worker most tests share, with the test configuration; started before the first test.
+/// The Worker most tests share, with the test configuration and every OAuth provider
+/// pointed at the run's mocks (`oauth_providers`); started before the first test. Other
+/// instances have no provider unless they ask (their production-like configurations would
+/// refuse the mocks' http URLs).
 pub fn spawn_app() -> &'static TestApp {
-    SHARED.get_or_init(|| keep(start_worker_with(&[])))
+    SHARED.get_or_init(|| keep(start_worker_with(&super::oauth_providers::oauth_vars())))
 }
 
 /// A Worker of its own for the tests of `group`, started on their first call: for tests
@@ -95,6 +100,7 @@ pub fn logs() -> Vec<PathBuf> {
 pub fn stop_all() {
     let workers = std::mem::take(&mut *WORKERS.lock().unwrap_or_else(|e| e.into_inner()));
     drop(workers);
+    super::oauth_providers::stop();
 }
 
 /// What a test needs of an answer.
@@ -152,6 +158,10 @@ impl TestApp {
             log_file,
             secret_key,
             agent,
+            browser: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .redirects(0)
+                .build(),
             gate: RwLock::new(()),
         }
     }
@@ -183,7 +193,18 @@ impl TestApp {
 
     /// A request that does not wait for the gate: for the test that holds it.
     pub fn request_ungated(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Answer {
-        let mut request = self.agent.request(method, &self.url(path));
+        self.send(&self.agent, method, path, headers, body)
+    }
+
+    fn send(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let mut request = agent.request(method, &self.url(path));
         if !headers
             .iter()
             .any(|(name, _)| name.eq_ignore_ascii_case("cf-connecting-ip"))
@@ -202,6 +223,18 @@ impl TestApp {
             Err(e) => panic!("{method} {path} failed: {e}"),
         };
         answer_of(response)
+    }
+
+    /// Sends a request and answers its answer as it is, a redirect not followed.
+    pub fn request_unfollowed(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Answer {
+        let _shared = self.gate.read().unwrap_or_else(|e| e.into_inner());
+        self.send(&self.browser, method, path, headers, body)
     }
 
     /// Sends a request with no `User-Agent` header at all (ureq always names itself), over
