@@ -22,6 +22,7 @@ mod accounts;
 mod limits;
 mod mfa;
 mod observability;
+mod passkeys;
 mod password_reset;
 mod refresh;
 mod sessions;
@@ -39,6 +40,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("refresh", include_str!("refresh.rs"), refresh::tests()),
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
+        ("passkeys", include_str!("passkeys.rs"), passkeys::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

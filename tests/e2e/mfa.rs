@@ -74,7 +74,7 @@ fn short_app() -> &'static TestApp {
 // TOTP (RFC 6238) and base32 (RFC 4648), written here, not taken from the Worker.
 
 /// RFC 4648 base32 (upper case, padding optional): the bytes, or None for anything else.
-fn base32_decode(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn base32_decode(text: &str) -> Option<Vec<u8>> {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bytes = Vec::new();
     let (mut buffer, mut bits) = (0u64, 0u32);
@@ -92,7 +92,7 @@ fn base32_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// HOTP (RFC 4226) with HMAC-SHA1: `digits` decimal digits of counter `counter`.
-fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
+pub(crate) fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(key).unwrap();
     mac.update(&counter.to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -111,7 +111,7 @@ fn now_seconds() -> f64 {
 }
 
 /// The current TOTP step, t = now / 30.
-fn now_step() -> u64 {
+pub(crate) fn now_step() -> u64 {
     (now_seconds() / 30.0) as u64
 }
 

@@ -2,6 +2,7 @@
 //! (`postgres`), the fakes of SendGrid and Sentry, and the client the tests use (`app`).
 
 pub mod app;
+pub mod authenticator;
 pub mod fake_sendgrid;
 pub mod fake_sentry;
 pub mod postgres;
