@@ -19,6 +19,7 @@ macro_rules! trials {
 mod harness;
 
 mod accounts;
+mod browser;
 mod limits;
 mod mfa;
 mod observability;
@@ -41,6 +42,7 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
         ("passkeys", include_str!("passkeys.rs"), passkeys::tests()),
+        ("browser", include_str!("browser.rs"), browser::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),

@@ -30,6 +30,9 @@ const SMALL_MAX_PASSKEYS: usize = 2;
 /// The counter a refused regression shows in `/metrics` (the audit's
 /// `passkey.counter_regression`, until the audit log exists).
 const COUNTER_REGRESSION_SERIES: &str = r#"auth_events_total{event="passkey_counter_regression"}"#;
+/// Likewise `passkey.added` and `passkey.removed`.
+const ADDED_SERIES: &str = r#"auth_events_total{event="passkey_added"}"#;
+const REMOVED_SERIES: &str = r#"auth_events_total{event="passkey_removed"}"#;
 
 fn small_app() -> &'static TestApp {
     spawn_isolated_app_with(
@@ -690,6 +693,7 @@ pub fn a_registration_mails_passkey_added_in_text_and_html() {
     let app = spawn_app();
     let user = user(app, "pk-mail");
     let before = app.sendgrid.mails_to(&user.email).len();
+    let added = event_count(app, ADDED_SERIES);
     let mut passkey = Passkey::new(Algorithm::Es256);
     let (id, options) = options_of(&send(
         app,
@@ -720,6 +724,7 @@ pub fn a_registration_mails_passkey_added_in_text_and_html() {
     );
     assert!(!mail.html.contains("<Jerry>"), "never raw: {}", mail.html);
     assert!(mail.html.contains("Chrome on Windows"), "{}", mail.html);
+    wait_for_at_least(app, ADDED_SERIES, added + 1.0);
 }
 
 pub fn names_default_to_the_device_are_trimmed_and_limited() {
@@ -812,6 +817,7 @@ pub fn a_deleted_passkey_is_gone_and_mailed() {
     let (mut passkey, object) = add_passkey(app, &user.access, Algorithm::Ed25519);
     app.sendgrid.wait_for_mails(&user.email, 2);
     let before = app.sendgrid.mails_to(&user.email).len();
+    let removed = event_count(app, REMOVED_SERIES);
     let id = object["id"].as_str().unwrap();
     let answer = delete(app, &user.access, id);
     assert_eq!(answer.status, 204, "{}", answer.body);
@@ -823,6 +829,7 @@ pub fn a_deleted_passkey_is_gone_and_mailed() {
         "passkey_removed names it: {}",
         mail.text
     );
+    wait_for_at_least(app, REMOVED_SERIES, removed + 1.0);
     assert!(list(app, &user.access).is_empty());
     delete(app, &user.access, id).assert_problem(404, "not_found");
     assert_eq!(me(app, &user.access)["sign_in_methods"], json!(["password"]));
@@ -1129,12 +1136,33 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .map(|value| value.parse().unwrap())
 }
 
+/// The current value of an `auth_events_total` series (every event is rendered, zero or not).
+fn event_count(app: &TestApp, series: &str) -> f64 {
+    sample(&scrape(app), series).unwrap_or_else(|| panic!("/metrics has no {series}"))
+}
+
+/// Polls `/metrics` until `series` reaches at least `expected` (events are counted after
+/// the response; tests running meanwhile may add to it).
+fn wait_for_at_least(app: &TestApp, series: &str, expected: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = sample(&scrape(app), series).unwrap_or_default();
+        if now >= expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{series} stayed at {now}, expected at least {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub fn a_counter_regression_is_refused_counted_and_the_passkey_stays() {
     let app = spawn_app();
     let user = user(app, "pk-counter");
     let (mut passkey, object) = add_passkey(app, &user.access, Algorithm::Es256);
-    let regressions = sample(&scrape(app), COUNTER_REGRESSION_SERIES)
-        .unwrap_or_else(|| panic!("/metrics has no {COUNTER_REGRESSION_SERIES}"));
+    let regressions = event_count(app, COUNTER_REGRESSION_SERIES);
     let at = |counter| Forge {
         counter: Some(counter),
         ..Forge::default()
@@ -1144,18 +1172,7 @@ pub fn a_counter_regression_is_refused_counted_and_the_passkey_stays() {
     sign_in(app, &mut passkey, Some(&user.email), &at(3)).assert_problem(401, "passkey_invalid");
     sign_in(app, &mut passkey, None, &at(0)).assert_problem(401, "passkey_invalid");
     // At least the three regressions (other tests run meanwhile, none regresses on purpose).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = sample(&scrape(app), COUNTER_REGRESSION_SERIES).unwrap_or_default();
-        if now >= regressions + 3.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{COUNTER_REGRESSION_SERIES}: {regressions} → {now}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_at_least(app, COUNTER_REGRESSION_SERIES, regressions + 3.0);
     let access = assert_login_response(&sign_in(app, &mut passkey, None, &at(6)));
     let listed = list(app, &access);
     assert_eq!(listed.len(), 1);
