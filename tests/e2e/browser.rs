@@ -15,8 +15,8 @@ use crate::harness::{spawn_isolated_app_with, TestApp, PASSWORD, PREFIX};
 /// How long the script may take (a cold Chromium start is a few seconds).
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The page's origin: `http://localhost:<a free port>`. The script serves the page by
-/// interception, so nothing listens there.
+/// The page's origin: `http://localhost:<a free port>`, where the script serves the page
+/// from a loopback server of its own.
 fn page_origin() -> &'static str {
     static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     ORIGIN.get_or_init(|| {

@@ -1189,11 +1189,16 @@ pub fn a_counter_regression_is_refused_counted_and_the_passkey_stays() {
     assert_eq!(listed[0]["id"], object["id"], "the passkey stays");
 }
 
-pub fn a_passkey_whose_counter_stays_zero_signs_in_again_and_again() {
+pub fn an_ed25519_passkey_whose_counter_stays_zero_signs_in_again_and_again() {
     let app = spawn_app();
     let user = user(app, "pk-zero");
     let (mut passkey, _) = add_passkey(app, &user.access, Algorithm::Ed25519);
     passkey.counter_step = 0;
+    let forged = Forge {
+        wrong_key: true,
+        ..Forge::default()
+    };
+    sign_in(app, &mut passkey, None, &forged).assert_problem(401, "passkey_invalid");
     for _ in 0..3 {
         assert_login_response(&sign_in(app, &mut passkey, None, &Forge::default()));
     }
@@ -1476,7 +1481,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         a_login_challenge_for_an_email_refuses_another_accounts_passkey,
         other_ceremonies_challenges_are_refused_at_login,
         a_counter_regression_is_refused_counted_and_the_passkey_stays,
-        a_passkey_whose_counter_stays_zero_signs_in_again_and_again,
+        an_ed25519_passkey_whose_counter_stays_zero_signs_in_again_and_again,
         an_unverified_email_is_403_after_the_passkey_checks,
         a_2fa_account_needs_the_second_factor_without_user_verification,
         mfa_passkey_options_need_a_passkey_and_a_live_token,

@@ -1,11 +1,14 @@
 // The passkey browser test's page side (tests/e2e/browser.rs starts it): headless Debian
 // Chromium driven by playwright-core, with a DevTools virtual authenticator (CTAP2,
-// internal, resident keys, user verification). The page is served by interception at
-// PAGE_ORIGIN (an origin the Worker accepts) and calls the Worker at WORKER_URL with
-// fetch, as a frontend would: register/options → navigator.credentials.create →
-// toJSON → register/verify, then login/options without an email →
-// navigator.credentials.get → login/verify. Prints one JSON line with what it saw.
+// internal, resident keys, user verification). A loopback server of its own serves the
+// page at PAGE_ORIGIN (http://localhost:<port>, an origin the Worker accepts; a real
+// loopback server, as Chromium's local-network checks refuse a page of no address
+// calling a loopback one), and the page calls the Worker at WORKER_URL with fetch, as a
+// frontend would: register/options → navigator.credentials.create → toJSON →
+// register/verify, then login/options without an email → navigator.credentials.get →
+// login/verify. Prints one JSON line with what it saw.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,6 +17,21 @@ const { WORKER_URL, PAGE_ORIGIN, API_PREFIX, ACCESS_TOKEN, PASSWORD } = process.
 for (const [name, value] of Object.entries({ WORKER_URL, PAGE_ORIGIN, API_PREFIX, ACCESS_TOKEN, PASSWORD })) {
   if (!value) throw new Error(`${name} is not set`);
 }
+
+const PAGE = '<!doctype html><meta charset="utf-8"><title>passkeys</title><p>edge-auth e2e</p>';
+const port = Number(new URL(PAGE_ORIGIN).port);
+const listen = (host) =>
+  new Promise((resolve) => {
+    const server = createServer((request, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      response.end(PAGE);
+    });
+    // `localhost` may resolve to ::1 as well: serve both where the host has them.
+    server.once('error', () => resolve(null));
+    server.listen(port, host, () => resolve(server));
+  });
+const servers = (await Promise.all([listen('127.0.0.1'), listen('::1')])).filter(Boolean);
+if (servers.length === 0) throw new Error(`cannot serve the page on port ${port}`);
 
 const profile = mkdtempSync(join(tmpdir(), 'edge-auth-chromium-'));
 const context = await chromium.launchPersistentContext(profile, {
@@ -26,9 +44,6 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 try {
   const page = context.pages()[0] ?? (await context.newPage());
-  await page.route(`${PAGE_ORIGIN}/**`, (route) =>
-    route.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><title>passkeys</title><p>e2e</p>' }),
-  );
   await page.goto(`${PAGE_ORIGIN}/`);
 
   const cdp = await context.newCDPSession(page);
@@ -99,5 +114,6 @@ try {
   console.log(JSON.stringify(result));
 } finally {
   await context.close();
+  servers.forEach((server) => server.close());
   rmSync(profile, { recursive: true, force: true });
 }
