@@ -2,7 +2,7 @@
 //! matched and documented. Everything central (router, OpenAPI document, limit table,
 //! settings, mail kinds) is built from this list.
 
-use crate::features::{accounts, mfa, one_time_tokens, password_reset, sessions, signing, system, users};
+use crate::features::{accounts, mfa, one_time_tokens, passkeys, password_reset, sessions, signing, system, users};
 use crate::http::{self, ErrorReporter, Handled};
 use crate::kernel::config::{ConfigError, Vars};
 use crate::kernel::feature::{AppState, Feature, Services};
@@ -17,6 +17,7 @@ pub const FEATURES: &[&Feature] = &[
     &sessions::FEATURE,
     &password_reset::FEATURE,
     &mfa::FEATURE,
+    &passkeys::FEATURE,
 ];
 
 /// The per-isolate state, from the Worker's variables and secrets.

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod mfa;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod password_reset;
 pub mod sessions;
 pub mod signing;

@@ -97,8 +97,8 @@ impl std::fmt::Debug for SealingKey {
     }
 }
 
-/// Signs and verifies with keys named by `kid` (so the platform can keep each imported key);
-/// seals and opens with AES-256-GCM.
+/// Signs and verifies with keys named by `kid` (so the platform can keep each imported key;
+/// an empty `kid` is a key used once, never kept); seals and opens with AES-256-GCM.
 #[async_trait(?Send)]
 pub trait Crypto {
     async fn sign(&self, kid: &str, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, CryptoError>;

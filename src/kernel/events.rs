@@ -56,6 +56,21 @@ pub enum AuthEvent {
         user_id: UserId,
         remaining: u32,
     },
+    /// A passkey was registered (audit `passkey.added`).
+    PasskeyAdded {
+        user_id: UserId,
+    },
+    /// A passkey was deleted by its owner (audit `passkey.removed`).
+    PasskeyRemoved {
+        user_id: UserId,
+    },
+    /// An assertion's signature counter was not above the stored one: a cloned
+    /// authenticator, perhaps. The login was refused; the passkey stays (audit
+    /// `passkey.counter_regression`).
+    PasskeyCounterRegression {
+        user_id: UserId,
+        passkey_id: String,
+    },
     /// SendGrid accepted a mail of this kind.
     MailSent {
         kind: &'static str,
@@ -96,6 +111,12 @@ impl AuthEvent {
             "a new set of recovery codes replaced the old",
         ),
         ("mfa_recovery_code_used", "a recovery code completed a sign-in"),
+        ("passkey_added", "a passkey was registered"),
+        ("passkey_removed", "a passkey was deleted"),
+        (
+            "passkey_counter_regression",
+            "a passkey assertion's signature counter did not advance; the login was refused",
+        ),
         ("email_sent", "SendGrid accepted a mail"),
         ("email_failed", "a mail could not be delivered after retries"),
         ("rate_limited", "a request was answered 429"),
@@ -120,6 +141,9 @@ impl AuthEvent {
             Self::MfaDisabled { .. } => "mfa_disabled",
             Self::RecoveryCodesRegenerated { .. } => "mfa_recovery_codes_regenerated",
             Self::RecoveryCodeUsed { .. } => "mfa_recovery_code_used",
+            Self::PasskeyAdded { .. } => "passkey_added",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
+            Self::PasskeyCounterRegression { .. } => "passkey_counter_regression",
             Self::MailSent { .. } => "email_sent",
             Self::MailFailed { .. } => "email_failed",
             Self::RateLimited => "rate_limited",
@@ -189,7 +213,20 @@ mod tests {
             AuthEvent::RecoveryCodesRegenerated {
                 user_id: user_id.clone(),
             },
-            AuthEvent::RecoveryCodeUsed { user_id, remaining: 3 },
+            AuthEvent::RecoveryCodeUsed {
+                user_id: user_id.clone(),
+                remaining: 3,
+            },
+            AuthEvent::PasskeyAdded {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::PasskeyRemoved {
+                user_id: user_id.clone(),
+            },
+            AuthEvent::PasskeyCounterRegression {
+                user_id,
+                passkey_id: "p".into(),
+            },
             AuthEvent::MailSent { kind: "k" },
             AuthEvent::MailFailed { kind: "k" },
             AuthEvent::RateLimited,

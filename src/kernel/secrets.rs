@@ -109,12 +109,18 @@ impl SecretDigester {
     /// Hex digest of `secret`, bound to its purpose (`verify_email`, ...) and (for codes)
     /// to its user, so a code for one purpose or user never works for another.
     pub fn digest(&self, purpose: &str, subject: &str, secret: &str) -> String {
+        hex(&self.mac(purpose, subject, secret))
+    }
+
+    /// The 32 bytes `digest` writes in hex, for values that must be bytes (the decoy
+    /// passkey ids of an address, stable and unguessable).
+    pub fn mac(&self, purpose: &str, subject: &str, secret: &str) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
         for part in [purpose, subject, secret] {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
         }
-        hex(&mac.finalize().into_bytes())
+        mac.finalize().into_bytes().into()
     }
 }
 

@@ -60,6 +60,8 @@ fn algorithms(alg: KeyAlg) -> (Object, Object) {
 
 async fn import(kid: &str, public: &PublicKey, d: Option<&str>) -> Result<CryptoKey, CryptoError> {
     let signing = d.is_some();
+    // An empty kid is a key used once (a passkey's, at its sign-in): never kept.
+    let cached = !kid.is_empty();
     if let Some(key) = KEYS.with(|keys| keys.borrow().get(&(kid.to_owned(), signing)).cloned()) {
         return Ok(key);
     }
@@ -81,7 +83,9 @@ async fn import(kid: &str, public: &PublicKey, d: Option<&str>) -> Result<Crypto
         .map_err(fail("importKey"))?
         .dyn_into()
         .map_err(fail("importKey"))?;
-    KEYS.with(|keys| keys.borrow_mut().insert((kid.to_owned(), signing), key.clone()));
+    if cached {
+        KEYS.with(|keys| keys.borrow_mut().insert((kid.to_owned(), signing), key.clone()));
+    }
     Ok(key)
 }
 

@@ -9,11 +9,12 @@ use super::factor::{FactorError, Presented};
 use super::manage::{self, ManageError};
 use super::recovery::RecoveryCode;
 use super::totp::TotpCode;
-use super::verify::{self, VerifyError};
+use super::verify::{self, SecondFactor, VerifyError};
 use super::{
     INVALID_CODE, INVALID_MFA_CODE, INVALID_MFA_TOKEN, MFA_ALREADY_ENABLED, MFA_ENROLLMENT_MISSING, MFA_NOT_ENABLED,
     MFA_VERIFY_IP,
 };
+use crate::features::passkeys::{self, MfaOptionsError, OptionsResponse, INVALID_CHALLENGE, PASSKEY_INVALID};
 use crate::features::sessions::{self, LoginResponse};
 use crate::kernel::feature::Ctx;
 use crate::kernel::problem::ApiError;
@@ -73,17 +74,22 @@ pub struct RecoveryCodesRequest {
 }
 
 /// The second half of a sign-in: the challenge's `mfa_token` and exactly one second
-/// factor, `code` (TOTP) or `recovery_code`. Passkeys (`challenge_id` and `credential`)
-/// are not available yet: such a body is a 422.
+/// factor: `code` (TOTP), `recovery_code`, or a passkey assertion (`challenge_id` from
+/// `mfa/passkey/options` and `credential`, `credential.toJSON()` of
+/// `navigator.credentials.get()`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct VerifyRequest {
     pub mfa_token: String,
     pub code: Option<String>,
     pub recovery_code: Option<String>,
-    #[schema(value_type = Option<String>)]
-    pub challenge_id: Option<serde_json::Value>,
+    pub challenge_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub credential: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasskeyOptionsRequest {
+    pub mfa_token: String,
 }
 
 /// `code` or `recovery_code`, exactly one, each parsed (422 naming the field otherwise).
@@ -201,25 +207,29 @@ pub async fn recovery_codes(ctx: &Ctx<'_>, request: &Request) -> Result<Response
 
 #[utoipa::path(post, path = "/balance_hub/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest,
     responses((status = 200, body = LoginResponse,
-        description = "The login response (cookies set): a session by both factors. Passkeys are not available as a second factor yet: a body with `challenge_id` and `credential` is a 422",
+        description = "The login response (cookies set): a session by both factors",
         headers(("Set-Cookie" = String, description = "access_token and refresh_token, as at login")))))]
 pub async fn verify(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
     ctx.enforce(&[(&MFA_VERIFY_IP, ctx.ip())]).await?;
     let input: VerifyRequest = body::json(request)?;
-    if input.challenge_id.is_some() || input.credential.is_some() {
-        return Err(ApiError::invalid_field(
-            "credential",
-            "passkeys are not available as a second factor; send code or recovery_code",
-        ));
-    }
-    let presented = second_factor(input.code.as_deref(), input.recovery_code.as_deref())?;
-    let invalid_token = || {
-        ApiError::new(
-            &INVALID_MFA_TOKEN,
-            "the mfa_token is invalid, expired or used: log in again",
-        )
+    let presented = match (input.challenge_id, input.credential) {
+        (None, None) => SecondFactor::Code(second_factor(input.code.as_deref(), input.recovery_code.as_deref())?),
+        (Some(challenge_id), Some(credential)) if input.code.is_none() && input.recovery_code.is_none() => {
+            SecondFactor::Passkey {
+                challenge_id,
+                credential,
+            }
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "credential",
+                "send a passkey assertion or a code, not both",
+            ))
+        }
+        (None, Some(_)) => return Err(ApiError::invalid_field("challenge_id", "send it with credential")),
+        (Some(_), None) => return Err(ApiError::invalid_field("credential", "send it with challenge_id")),
     };
-    if input.mfa_token.is_empty() || input.mfa_token.len() > MAX_MFA_TOKEN_CHARS {
+    if !token_shaped(&input.mfa_token) {
         return Err(invalid_token());
     }
     let client = sessions::client_of(ctx, request);
@@ -228,16 +238,61 @@ pub async fn verify(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiErr
         .map_err(|e| match e {
             VerifyError::InvalidToken => invalid_token(),
             VerifyError::InvalidCode => ApiError::new(&INVALID_MFA_CODE, "the code is wrong or already used"),
+            VerifyError::InvalidChallenge => ApiError::new(
+                &INVALID_CHALLENGE,
+                "the challenge is unknown, used, expired or not this mfa_token's: ask for new options",
+            ),
+            VerifyError::InvalidPasskey => ApiError::new(&PASSKEY_INVALID, "the passkey was not accepted"),
             VerifyError::Login(e) => e.into(),
             VerifyError::Factor(e) => factor_error(e),
         })?;
     Ok(sessions::login_response(ctx, logged_in))
 }
 
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        &INVALID_MFA_TOKEN,
+        "the mfa_token is invalid, expired or used: log in again",
+    )
+}
+
+/// An `mfa_token` that is empty or longer than any handed out is checked no further.
+fn token_shaped(mfa_token: &str) -> bool {
+    !mfa_token.is_empty() && mfa_token.len() <= MAX_MFA_TOKEN_CHARS
+}
+
+#[utoipa::path(post, path = "/balance_hub/auth/mfa/passkey/options", tag = "mfa", request_body = PasskeyOptionsRequest,
+    responses((status = 200, body = OptionsResponse,
+        description = "Options for `navigator.credentials.get()` with the user's passkeys and a challenge bound to the `mfa_token`, which is not spent")))]
+pub async fn passkey_options(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
+    ctx.enforce(&[(&MFA_VERIFY_IP, ctx.ip())]).await?;
+    let input: PasskeyOptionsRequest = body::json(request)?;
+    if !token_shaped(&input.mfa_token) {
+        return Err(invalid_token());
+    }
+    let options = passkeys::mfa_options(ctx, &input.mfa_token)
+        .await
+        .map_err(|e| match e {
+            MfaOptionsError::InvalidToken => invalid_token(),
+            MfaOptionsError::NotRegistered => ApiError::new(
+                &passkeys::PASSKEY_NOT_REGISTERED,
+                "no passkey can complete this sign-in: use a code",
+            ),
+            MfaOptionsError::Store(e) => e.into(),
+        })?;
+    Ok(Response::json(
+        200,
+        &OptionsResponse {
+            challenge_id: options.challenge_id,
+            options: options.options,
+        },
+    ))
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(enroll, confirm, disable, recovery_codes, verify),
+    paths(enroll, confirm, disable, recovery_codes, verify, passkey_options),
     components(schemas(EnrollResponse, RecoveryCodesResponse))
 )]
 pub(super) struct Doc;

@@ -2,8 +2,9 @@
 //! and a QR code the Worker draws, confirmed with a first code; recovery codes; turning it
 //! off; and `mfa/verify`, the second half of a sign-in that `sessions` answered with an MFA
 //! challenge. Sessions decides when a challenge is due and owns the `mfa_token`s; this
-//! feature registers its factors (`second_factors`) and checks them. Passkeys as a second
-//! factor are not offered yet.
+//! feature registers its factors (`second_factors`) and checks them; a passkey as the
+//! second factor is checked by `passkeys` (`mfa/passkey/options`, and `mfa/verify` with an
+//! assertion).
 
 mod api;
 mod enroll;
@@ -17,6 +18,7 @@ mod store;
 mod totp;
 mod verify;
 
+use crate::features::passkeys;
 use crate::features::sessions::{CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS, REAUTHENTICATION_REQUIRED};
 use crate::handler;
 use crate::kernel::config::{Config, ConfigError, Vars};
@@ -36,7 +38,7 @@ pub const INVALID_CODE: ProblemCode = ProblemCode::new(400, "invalid_code", "Inv
 pub const INVALID_MFA_CODE: ProblemCode = ProblemCode::new(401, "invalid_mfa_code", "Invalid second factor");
 pub const INVALID_MFA_TOKEN: ProblemCode = ProblemCode::new(400, "invalid_mfa_token", "Invalid MFA token");
 
-/// `mfa/verify` per IP (and `mfa/passkey/options` once passkeys are offered).
+/// `mfa/verify` and `mfa/passkey/options` per IP.
 pub const MFA_VERIFY_IP: LimitSpec = LimitSpec::new("mfa-verify-ip", "RATE_LIMIT_MFA_VERIFY_IP", "30/600");
 
 /// `MFA_ENROLL_EXPIRE_MINUTES` and the key TOTP secrets are sealed with.
@@ -96,7 +98,22 @@ pub const FEATURE: Feature = Feature {
             .body(Body::Json)
             .limited()
             .storage()
-            .problems(&[&INVALID_MFA_TOKEN, &INVALID_MFA_CODE]),
+            .problems(&[
+                &INVALID_MFA_TOKEN,
+                &INVALID_MFA_CODE,
+                &passkeys::INVALID_CHALLENGE,
+                &passkeys::PASSKEY_INVALID,
+            ]),
+        Route::new(
+            "POST",
+            "{p}/auth/mfa/passkey/options",
+            handler!(api::passkey_options),
+            200,
+        )
+        .body(Body::Json)
+        .limited()
+        .storage()
+        .problems(&[&INVALID_MFA_TOKEN, &passkeys::PASSKEY_NOT_REGISTERED]),
     ],
     limits: &[&MFA_VERIFY_IP],
     mails: &[
@@ -121,6 +138,14 @@ pub const FEATURE: Feature = Feature {
     #[cfg(not(target_arch = "wasm32"))]
     openapi: <api::Doc as utoipa::OpenApi>::openapi,
 };
+
+/// For other capabilities' tests: the code an authenticator app shows at `now`.
+#[cfg(test)]
+pub mod testing {
+    pub fn code_at(secret: &[u8], now: crate::kernel::UnixSeconds) -> String {
+        super::totp::code_text(secret, super::totp::step_at(now))
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -2,9 +2,12 @@
 //! order of checks is mfa.md's: the token (one of its tries spent first), the account's
 //! lockout, the second factor, then the session by both factors.
 
+use serde_json::Value;
+
 use super::factor::{self, FactorError, Presented};
 use super::mails;
 use super::store::MfaStore;
+use crate::features::passkeys::{self, SecondFactorCheck};
 use crate::features::sessions::{self, ClientInfo, LockoutAttempt, LoggedIn, LoginError};
 use crate::features::users::Users;
 use crate::kernel::events::AuthEvent;
@@ -17,6 +20,10 @@ pub enum VerifyError {
     InvalidToken,
     #[error("the second factor is wrong")]
     InvalidCode,
+    #[error("the passkey challenge is unknown, used, expired or not this mfa_token's")]
+    InvalidChallenge,
+    #[error("the passkey assertion is wrong")]
+    InvalidPasskey,
     #[error(transparent)]
     Login(#[from] LoginError),
     #[error(transparent)]
@@ -29,13 +36,30 @@ impl From<StoreError> for VerifyError {
     }
 }
 
+/// What `mfa/verify` was sent: a code, or a passkey assertion for a challenge of
+/// `mfa/passkey/options`.
+#[derive(Debug, Clone)]
+pub enum SecondFactor {
+    Code(Presented),
+    Passkey { challenge_id: String, credential: Value },
+}
+
+impl SecondFactor {
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Code(presented) => presented.method(),
+            Self::Passkey { .. } => passkeys::PASSKEY,
+        }
+    }
+}
+
 /// Completes the sign-in of `mfa_token` with `presented`: the session, opened by
 /// [first factor, this method]; its opening ends the lockout streak and applies the
 /// new-device mail rule.
 pub async fn verify(
     ctx: &Ctx<'_>,
     mfa_token: &str,
-    presented: &Presented,
+    presented: &SecondFactor,
     client: ClientInfo,
 ) -> Result<LoggedIn, VerifyError> {
     let pending = sessions::pending_sign_in(ctx, mfa_token)
@@ -46,19 +70,37 @@ pub async fn verify(
         .await?
         .ok_or(VerifyError::InvalidToken)?;
     let attempt = LockoutAttempt::begin(ctx, &user.email).await?;
-    if !factor::check(ctx, &user.id, presented).await? {
+    let right = match presented {
+        SecondFactor::Code(code) => factor::check(ctx, &user.id, code).await?,
+        SecondFactor::Passkey {
+            challenge_id,
+            credential,
+        } => match passkeys::check_second_factor(ctx, &pending, &user, challenge_id, credential).await? {
+            SecondFactorCheck::Valid => true,
+            SecondFactorCheck::Invalid => false,
+            SecondFactorCheck::InvalidChallenge => {
+                // No factor was checked: not a failed login (the token's try is spent).
+                attempt.take_back(ctx).await.map_err(LoginError::from)?;
+                return Err(VerifyError::InvalidChallenge);
+            }
+        },
+    };
+    if !right {
         attempt.failed(ctx, &user);
         ctx.emit(AuthEvent::SecondFactorFailed {
             user_id: user.id.clone(),
         });
-        return Err(VerifyError::InvalidCode);
+        return Err(match presented {
+            SecondFactor::Code(_) => VerifyError::InvalidCode,
+            SecondFactor::Passkey { .. } => VerifyError::InvalidPasskey,
+        });
     }
     let email = user.email.clone();
     let user_id = user.id.clone();
     let logged_in = sessions::complete_sign_in(ctx, &pending, user, client, presented.method())
         .await?
         .ok_or(VerifyError::InvalidToken)?;
-    if let Presented::RecoveryCode(_) = presented {
+    if let SecondFactor::Code(Presented::RecoveryCode(_)) = presented {
         let remaining = MfaStore(ctx.db).unused_recovery_codes(&user_id).await?;
         ctx.outbox.send(mails::recovery_code_used(ctx, &email, remaining));
         ctx.emit(AuthEvent::RecoveryCodeUsed {

@@ -35,8 +35,18 @@ pub use lockout::LockoutAttempt;
 pub use login::{check_password, end_lockout, open_session, ClientInfo, LoggedIn, LoginError};
 pub use mails::ACCOUNT_LOCKED;
 pub use reauth::{reauthenticate, reauthenticate_within, REAUTH_PROBLEMS};
-pub use second_factor::{complete_sign_in, pending_sign_in, sign_in, LoginResult, MfaChallenge, PendingSignIn};
+pub use second_factor::{
+    complete_sign_in, pending_sign_in, sign_in, waiting_sign_in, LoginResult, MfaChallenge, PendingSignIn,
+};
 pub use store::{revoke_all_but, Session, Sessions};
+
+/// The device label of a User-Agent (sessions.md §4, `Chrome on macOS`); `None` when
+/// nothing in it is recognised.
+pub fn device_label(user_agent: Option<&str>) -> Option<String> {
+    let device = device::Device::of(user_agent);
+    let label = device.describe();
+    (label != device::Device::of(None).describe()).then_some(label)
+}
 
 use crate::handler;
 use crate::kernel::config::{invalid, Config, ConfigError, Vars};

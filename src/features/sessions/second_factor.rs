@@ -74,7 +74,9 @@ pub async fn sign_in(
     let mut methods = Vec::new();
     for (factor, rows) in ctx.second_factors().iter().zip(results) {
         let available = rows.first::<Count>()?.is_some_and(|count| count.n > 0);
-        if available {
+        // A second factor is never the first one again (a passkey without user
+        // verification cannot complete its own sign-in).
+        if available && factor.method != first_factor {
             methods.push(factor.method);
         }
     }
@@ -114,6 +116,29 @@ pub async fn pending_sign_in(ctx: &Ctx<'_>, mfa_token: &str) -> Result<Option<Pe
         user_id: UserId(row.user_id),
         first_factor: row.first_factor,
     }))
+}
+
+/// The sign-in `mfa_token` stands for, without spending a try (`mfa/passkey/options`
+/// hands out a challenge for it, and checks nothing); `None` when a try would be refused.
+pub async fn waiting_sign_in(ctx: &Ctx<'_>, mfa_token: &str) -> Result<Option<PendingSignIn>, StoreError> {
+    let digest = digest(ctx, mfa_token);
+    let now = ctx.clock.now();
+    let row: Option<PendingRow> = ctx
+        .db
+        .first(&WAITING, &[digest.as_str().into(), now.into(), MFA_TOKEN_TRIES.into()])
+        .await?;
+    Ok(row.map(|row| PendingSignIn {
+        digest,
+        user_id: UserId(row.user_id),
+        first_factor: row.first_factor,
+    }))
+}
+
+impl PendingSignIn {
+    /// The token's digest: what a challenge bound to this sign-in keeps.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
 }
 
 #[derive(Deserialize)]
@@ -164,6 +189,14 @@ const TRY: Sql = Sql::new(
     "UPDATE mfa_tokens SET attempts = attempts + 1 \
      WHERE digest = ?1 AND used_at IS NULL AND expires_at > ?2 AND attempts < ?3 \
      RETURNING user_id::text AS user_id, first_factor",
+);
+
+/// A live token with tries left, read only.
+const WAITING: Sql = Sql::new(
+    "SELECT user_id, first_factor FROM mfa_tokens \
+     WHERE digest = ?1 AND used_at IS NULL AND expires_at > ?2 AND attempts < ?3",
+    "SELECT user_id::text AS user_id, first_factor FROM mfa_tokens \
+     WHERE digest = ?1 AND used_at IS NULL AND expires_at > ?2 AND attempts < ?3",
 );
 
 /// The first success: 1 row changed, for one request only.
