@@ -6,8 +6,8 @@
 //! Most tests run on the shared instance (`FRONTEND_URL=http://frontend.test`, so the
 //! relying party is `frontend.test` and the one origin `http://frontend.test`), where an
 //! account may make 20 authenticated requests a minute: tests that need more use several
-//! accounts. One instance of its own (`small_app`) has 2 s challenges and at most two
-//! passkeys per account. The browser test is in `browser.rs`.
+//! accounts. One instance of its own (`small_app`) has 2 s challenges, at most two
+//! passkeys per account and 4 passkey logins per IP in 600 s. The browser test is in `browser.rs`.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -26,6 +26,8 @@ const TIMEOUT_MS: i64 = 300_000;
 /// `WEBAUTHN_CHALLENGE_EXPIRE_SECONDS` and `PASSKEYS_MAX_PER_USER` on `small_app`.
 const SMALL_CHALLENGE_SECONDS: u64 = 2;
 const SMALL_MAX_PASSKEYS: usize = 2;
+/// `RATE_LIMIT_PASSKEY_LOGIN_IP` on `small_app`: a burst of this many per 600 s.
+const SMALL_LOGIN_IP_BURST: usize = 4;
 
 /// The counter a refused regression shows in `/metrics` (the audit's
 /// `passkey.counter_regression`, until the audit log exists).
@@ -40,6 +42,7 @@ fn small_app() -> &'static TestApp {
         &[
             ("WEBAUTHN_CHALLENGE_EXPIRE_SECONDS", "2"),
             ("PASSKEYS_MAX_PER_USER", "2"),
+            ("RATE_LIMIT_PASSKEY_LOGIN_IP", "4/600"),
         ],
         TestApp::is_healthy,
     )
@@ -1228,6 +1231,189 @@ pub fn an_unverified_email_is_403_after_the_passkey_checks() {
     .assert_problem(401, "passkey_invalid");
 }
 
+/// Runs `each` on `n` threads released at once: their answers.
+fn at_once<T: Sync>(items: &[T], each: impl Fn(&T) -> Answer + Sync) -> Vec<Answer> {
+    let barrier = std::sync::Barrier::new(items.len());
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let (barrier, each) = (&barrier, &each);
+                scope.spawn(move || {
+                    barrier.wait();
+                    each(item)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
+
+fn statuses(answers: &[Answer]) -> Vec<u16> {
+    let mut statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    statuses.sort_unstable();
+    statuses
+}
+
+pub fn one_assertion_sent_ten_times_at_once_signs_in_once() {
+    let app = spawn_app();
+    let user = user(app, "pk-concurrent-replay");
+    let (mut passkey, _) = add_passkey(app, &user.access, Algorithm::Es256);
+    let (id, options) = options_of(&login_options(app, None));
+    let assertion = passkey.assert(&options, &Forge::default());
+    let answers = at_once(&[(); 10], |_| login_verify(app, &id, &assertion));
+    let mut expected = vec![200];
+    expected.extend([400; 9]);
+    assert_eq!(
+        statuses(&answers),
+        expected,
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        refused.assert_problem(400, "invalid_challenge");
+    }
+}
+
+/// Five assertions with one counter value, each under a challenge of its own, at once:
+/// the counter check and its update are one step, so exactly one signs in.
+pub fn assertions_with_one_counter_value_at_once_sign_in_once() {
+    let app = spawn_app();
+    let user = user(app, "pk-concurrent-counter");
+    let (mut passkey, _) = add_passkey(app, &user.access, Algorithm::Ed25519);
+    let forge = Forge {
+        counter: Some(7),
+        ..Forge::default()
+    };
+    let ceremonies: Vec<(String, Value)> = (0..5)
+        .map(|_| {
+            let (id, options) = options_of(&login_options(app, None));
+            (id, passkey.assert(&options, &forge))
+        })
+        .collect();
+    let answers = at_once(&ceremonies, |(id, assertion)| login_verify(app, id, assertion));
+    assert_eq!(
+        statuses(&answers),
+        vec![200, 401, 401, 401, 401],
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    assert_login_response(&sign_in(app, &mut passkey, None, &Forge::default()));
+}
+
+pub fn concurrent_registrations_keep_the_passkey_limit() {
+    let app = small_app();
+    let user = user(app, "pk-limit-race");
+    add_passkey(app, &user.access, Algorithm::Es256);
+    // Three ceremonies started with one slot left, finished at once: one 201.
+    let ceremonies: Vec<(String, Value)> = (0..3)
+        .map(|_| {
+            let (id, options) = options_of(&register_options(app, &user.access));
+            (id, Passkey::new(Algorithm::Es256).register(&options, &Forge::default()))
+        })
+        .collect();
+    let answers = at_once(&ceremonies, |(id, credential)| {
+        register_verify(app, &user.access, id, credential, None)
+    });
+    assert_eq!(
+        statuses(&answers),
+        vec![201, 409, 409],
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| a.status == 409) {
+        refused.assert_problem(409, "passkey_limit_reached");
+    }
+    assert_eq!(list(app, &user.access).len(), SMALL_MAX_PASSKEYS);
+}
+
+pub fn one_credential_registered_by_two_accounts_at_once_goes_to_one() {
+    let app = spawn_app();
+    let users = [user(app, "pk-race-a"), user(app, "pk-race-b")];
+    let passkey = Passkey::new(Algorithm::Es256);
+    let ceremonies: Vec<(&User, String, Value)> = users
+        .iter()
+        .map(|u| {
+            let (id, options) = options_of(&register_options(app, &u.access));
+            (u, id, passkey.clone().register(&options, &Forge::default()))
+        })
+        .collect();
+    let answers = at_once(&ceremonies, |(u, id, credential)| {
+        register_verify(app, &u.access, id, credential, None)
+    });
+    assert_eq!(
+        statuses(&answers),
+        vec![201, 409],
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    answers
+        .iter()
+        .find(|a| a.status == 409)
+        .unwrap()
+        .assert_problem(409, "passkey_already_registered");
+    let stored: usize = users.iter().map(|u| list(app, &u.access).len()).sum();
+    assert_eq!(stored, 1);
+}
+
+pub fn a_login_challenge_is_spent_by_a_failed_verify() {
+    let app = spawn_app();
+    let user = user(app, "pk-login-once");
+    let (mut passkey, _) = add_passkey(app, &user.access, Algorithm::Es256);
+    let (id, options) = options_of(&login_options(app, None));
+    let mut stranger = Passkey::new(Algorithm::Es256);
+    login_verify(app, &id, &stranger.assert(&options, &Forge::default())).assert_problem(401, "passkey_invalid");
+    let honest = passkey.assert(&options, &Forge::default());
+    login_verify(app, &id, &honest).assert_problem(400, "invalid_challenge");
+}
+
+/// `RATE_LIMIT_PASSKEY_LOGIN_EMAIL` (10/600): the eleventh options call for one email is
+/// 429, from any address, whether or not the account exists.
+pub fn login_options_are_limited_per_email() {
+    let app = spawn_app();
+    for email in [unique_email("pk-limited-nobody"), app.verified_user("pk-limited")] {
+        for call in 0..10 {
+            let answer = login_options(app, Some(&email));
+            assert_eq!(answer.status, 200, "call {call} for {email}: {}", answer.body);
+        }
+        login_options(app, Some(&email.to_uppercase())).assert_problem(429, "rate_limited");
+        // Discoverable options are not keyed by an email.
+        options_of(&login_options(app, None));
+    }
+}
+
+/// `RATE_LIMIT_PASSKEY_LOGIN_IP`, one budget across `login/options` and `login/verify`
+/// (on `small_app`, 4 per 600 s: no token comes back while the test runs).
+pub fn passkey_login_is_limited_per_ip() {
+    let app = small_app();
+    let ip = crate::harness::unique_ip();
+    let from_ip = |route: &str, body: &Value| {
+        app.request(
+            "POST",
+            &app.auth(route),
+            &[("Content-Type", "application/json"), ("CF-Connecting-IP", &ip)],
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let mut stranger = Passkey::new(Algorithm::Es256);
+    for call in 0..SMALL_LOGIN_IP_BURST / 2 {
+        let answer = from_ip("passkeys/login/options", &json!({}));
+        let (id, options) = options_of(&answer);
+        let answer = from_ip(
+            "passkeys/login/verify",
+            &json!({ "challenge_id": id, "credential": stranger.assert(&options, &Forge::default()) }),
+        );
+        assert_eq!(answer.status, 401, "call {call}: {}", answer.body);
+    }
+    from_ip("passkeys/login/options", &json!({})).assert_problem(429, "rate_limited");
+    let unknown = stranger.assert(&json!({ "challenge": b64(&[6; 32]) }), &Forge::default());
+    from_ip(
+        "passkeys/login/verify",
+        &json!({ "challenge_id": "no-such-challenge", "credential": unknown }),
+    )
+    .assert_problem(429, "rate_limited");
+}
+
 // ---------------------------------------------------------------------------------------
 // Two-factor accounts.
 
@@ -1269,7 +1455,7 @@ fn mfa_verify_passkey(app: &TestApp, mfa_token: &str, challenge_id: &str, creden
 pub fn a_2fa_account_needs_the_second_factor_without_user_verification() {
     let app = spawn_app();
     let user = user(app, "pk-2fa");
-    let (mut passkey, _) = add_passkey(app, &user.access, Algorithm::Es256);
+    let (mut passkey, object) = add_passkey(app, &user.access, Algorithm::Es256);
     let (key, step) = enable_totp(app, &user.access);
 
     // Without UV the passkey is one factor: the challenge, with no passkey method.
@@ -1288,8 +1474,10 @@ pub fn a_2fa_account_needs_the_second_factor_without_user_verification() {
     assert_eq!(answer.json()["user"]["mfa_enabled"], true);
     assert_eq!(auth_methods(app, &access), json!(["passkey"]));
 
-    // A password login of an account with a passkey offers it.
+    // A password login of an account with a passkey offers it, and no longer once it is gone.
     assert_mfa_challenge(&app.login(&user.email, PASSWORD), &["totp", "recovery_code", "passkey"]);
+    assert_eq!(delete(app, &access, object["id"].as_str().unwrap()).status, 204);
+    assert_mfa_challenge(&app.login(&user.email, PASSWORD), &["totp", "recovery_code"]);
 }
 
 pub fn mfa_passkey_options_need_a_passkey_and_a_live_token() {
@@ -1474,6 +1662,13 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         an_account_with_a_password_may_delete_its_only_passkey,
         the_passkey_limit_is_kept_at_options_and_at_verify,
         challenges_expire,
+        one_assertion_sent_ten_times_at_once_signs_in_once,
+        assertions_with_one_counter_value_at_once_sign_in_once,
+        concurrent_registrations_keep_the_passkey_limit,
+        one_credential_registered_by_two_accounts_at_once_goes_to_one,
+        a_login_challenge_is_spent_by_a_failed_verify,
+        login_options_are_limited_per_email,
+        passkey_login_is_limited_per_ip,
         a_discoverable_login_signs_in_with_the_passkey,
         an_email_login_lists_the_accounts_passkeys_and_signs_in,
         login_options_do_not_tell_accounts_apart,
