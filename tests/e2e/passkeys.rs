@@ -621,7 +621,44 @@ pub fn garbage_credentials_are_refused_never_500() {
         &json!({ "challenge_id": "x" }),
     );
     answer.assert_problem(422, "validation_error");
+
+    // An honest credential whose `type` is not `public-key` (check 2).
+    let mut passkey = Passkey::new(Algorithm::Es256);
+    let (id, options) = options_of(&register_options(app, &user.access));
+    let mut credential = passkey.register(&options, &Forge::default());
+    credential["type"] = json!("password");
+    register_verify(app, &user.access, &id, &credential, None).assert_problem(400, "passkey_invalid");
     assert!(list(app, &user.access).is_empty());
+}
+
+/// Check 6: a credential id over 1023 bytes is refused (409, like a registered one) and
+/// not stored.
+pub fn a_credential_id_over_1023_bytes_is_refused() {
+    let app = spawn_app();
+    let user = user(app, "pk-long-id");
+    let mut longest = Passkey::new(Algorithm::Ed25519);
+    longest.credential_id = authenticator::random_bytes::<1023>().to_vec();
+    assert_passkey_object(&try_register(app, &user.access, &mut longest, &Forge::default()), 201);
+    assert_login_response(&sign_in(app, &mut longest, Some(&user.email), &Forge::default()));
+    let mut passkey = Passkey::new(Algorithm::Es256);
+    passkey.credential_id = vec![0xa5; 1024];
+    try_register(app, &user.access, &mut passkey, &Forge::default()).assert_problem(409, "passkey_already_registered");
+    assert_eq!(list(app, &user.access).len(), 1);
+}
+
+pub fn passkey_management_needs_an_access_token() {
+    let app = spawn_app();
+    let no_token = |method: &str, route: &str, body: Option<&Value>| send(app, method, route, None, body, &[]);
+    no_token("GET", "passkeys", None).assert_problem(401, "not_authenticated");
+    no_token("PATCH", "passkeys/some-id", Some(&json!({ "name": "x" }))).assert_problem(401, "not_authenticated");
+    no_token("DELETE", "passkeys/some-id", None).assert_problem(401, "not_authenticated");
+    no_token(
+        "POST",
+        "passkeys/register/verify",
+        Some(&json!({ "challenge_id": "x", "credential": {} })),
+    )
+    .assert_problem(401, "not_authenticated");
+    send(app, "GET", "passkeys", Some("forged.token.here"), None, &[]).assert_problem(401, "invalid_token");
 }
 
 pub fn a_registration_challenge_works_once_whatever_the_outcome() {
@@ -1649,6 +1686,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         registration_refuses_each_forged_check_with_passkey_invalid,
         registration_needs_no_user_verification_and_ignores_the_attestation,
         garbage_credentials_are_refused_never_500,
+        a_credential_id_over_1023_bytes_is_refused,
+        passkey_management_needs_an_access_token,
         a_registration_challenge_works_once_whatever_the_outcome,
         a_challenge_of_another_ceremony_user_or_session_is_refused_at_registration,
         a_credential_registers_once_across_all_accounts,
