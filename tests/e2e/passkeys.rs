@@ -903,6 +903,37 @@ pub fn the_last_credential_of_an_account_without_a_password_stays() {
     options_of(&post(app, "passkeys/register/options", Some(&access), &json!({})));
 }
 
+/// Both passkeys of a password-less account deleted at once: one goes, the other stays.
+pub fn concurrent_deletes_never_leave_an_account_without_credentials() {
+    let app = spawn_app();
+    let user = user(app, "pk-last-race");
+    let (mut first_key, first) = add_passkey(app, &user.access, Algorithm::Es256);
+    let (mut second_key, second) = add_passkey(app, &user.access, Algorithm::Ed25519);
+    app.set_password_hash(&user.email, "");
+    let ids = [first["id"].as_str().unwrap(), second["id"].as_str().unwrap()];
+    let answers = at_once(&ids, |id| delete(app, &user.access, id));
+    assert_eq!(
+        statuses(&answers),
+        vec![204, 409],
+        "{:?}",
+        answers.iter().map(|a| &a.body).collect::<Vec<_>>()
+    );
+    answers
+        .iter()
+        .find(|a| a.status == 409)
+        .unwrap()
+        .assert_problem(409, "last_credential");
+    let left = list(app, &user.access);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(me(app, &user.access)["sign_in_methods"], json!(["passkey"]));
+    let kept = if left[0]["id"] == second["id"] {
+        &mut second_key
+    } else {
+        &mut first_key
+    };
+    assert_login_response(&sign_in(app, kept, None, &Forge::default()));
+}
+
 pub fn an_account_with_a_password_may_delete_its_only_passkey() {
     let app = spawn_app();
     let user = user(app, "pk-only");
@@ -1034,6 +1065,14 @@ pub fn login_options_do_not_tell_accounts_apart() {
         let (_, again) = options_of(&login_options(app, Some(email)));
         assert_eq!(again["allowCredentials"], *fakes, "identical on every call for {email}");
         assert_ne!(again["challenge"], options["challenge"]);
+        // The same address in another case or with spaces is the same email (API.md), as
+        // it is for a real account: the fakes must not differ, or they tell.
+        let variant = format!("  {}  ", email.to_uppercase());
+        let (_, variant) = options_of(&login_options(app, Some(&variant)));
+        assert_eq!(
+            variant["allowCredentials"], *fakes,
+            "the same fakes for {email} in upper case"
+        );
         for key in ["timeout", "rpId", "userVerification"] {
             assert_eq!(options[key], answers[2].json()["options"][key], "{key}");
         }
@@ -1698,6 +1737,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         other_users_passkeys_are_404_and_untouched,
         a_deleted_passkey_is_gone_and_mailed,
         the_last_credential_of_an_account_without_a_password_stays,
+        concurrent_deletes_never_leave_an_account_without_credentials,
         an_account_with_a_password_may_delete_its_only_passkey,
         the_passkey_limit_is_kept_at_options_and_at_verify,
         challenges_expire,
