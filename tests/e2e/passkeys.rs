@@ -559,6 +559,13 @@ pub fn registration_refuses_each_forged_check_with_passkey_invalid() {
             },
         ),
         (
+            "a rawId that is not the attested credential id",
+            Forge {
+                raw_id: Some(vec![8; 32]),
+                ..Forge::default()
+            },
+        ),
+        (
             "credential.id that is not base64url(rawId)",
             Forge {
                 id: Some(b64(&[2; 32])),
@@ -1138,6 +1145,20 @@ pub fn login_refuses_each_forged_check_with_passkey_invalid() {
             "another challenge in clientDataJSON",
             Forge {
                 challenge: Some(b64(&[4; 32])),
+                ..Forge::default()
+            },
+        ),
+        (
+            "credential.id that is not base64url(rawId)",
+            Forge {
+                id: Some(b64(&[2; 32])),
+                ..Forge::default()
+            },
+        ),
+        (
+            "a rawId of no credential",
+            Forge {
+                raw_id: Some(vec![8; 32]),
                 ..Forge::default()
             },
         ),

@@ -233,6 +233,9 @@ pub struct Forge {
     pub attestation: (String, Cbor),
     /// `credential.id`; None: base64url(`rawId`).
     pub id: Option<String>,
+    /// `rawId` (and `id`) of the JSON; None: the credential id the authenticator data
+    /// attests (or signs for).
+    pub raw_id: Option<Vec<u8>>,
     /// The assertion's `userHandle`: None the handle given at registration; Some(None)
     /// none; Some(Some(bytes)) those bytes.
     pub user_handle: Option<Option<Vec<u8>>>,
@@ -256,6 +259,7 @@ impl Default for Forge {
             rs256_key: false,
             attestation: ("none".to_owned(), Cbor::Map(vec![])),
             id: None,
+            raw_id: None,
             user_handle: None,
         }
     }
@@ -370,9 +374,10 @@ impl Passkey {
             (Cbor::text("authData"), Cbor::Bytes(auth_data)),
         ])
         .encode();
+        let raw_id = forge.raw_id.as_deref().map_or_else(|| self.id(), b64);
         json!({
-            "id": forge.id.clone().unwrap_or_else(|| self.id()),
-            "rawId": self.id(),
+            "id": forge.id.clone().unwrap_or_else(|| raw_id.clone()),
+            "rawId": raw_id,
             "type": "public-key",
             "response": {
                 "clientDataJSON": b64(&client_data),
@@ -413,9 +418,10 @@ impl Passkey {
         if let Some(handle) = user_handle {
             response["userHandle"] = json!(handle);
         }
+        let raw_id = forge.raw_id.as_deref().map_or_else(|| self.id(), b64);
         json!({
-            "id": forge.id.clone().unwrap_or_else(|| self.id()),
-            "rawId": self.id(),
+            "id": forge.id.clone().unwrap_or_else(|| raw_id.clone()),
+            "rawId": raw_id,
             "type": "public-key",
             "response": response,
             "clientExtensionResults": {},
