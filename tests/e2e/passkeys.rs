@@ -1171,6 +1171,8 @@ pub fn login_refuses_each_forged_check_with_passkey_invalid() {
         ),
     ];
     let mut failures = Vec::new();
+    // Failed checks never tell which check failed: one problem body for all of them.
+    let mut bodies = BTreeSet::new();
     for (what, forge) in rows {
         // The forged assertion does not move the counter the Worker has seen.
         let counter = passkey.counter;
@@ -1180,16 +1182,31 @@ pub fn login_refuses_each_forged_check_with_passkey_invalid() {
             failures.push(format!("{what}: {} {}", answer.status, answer.body));
         } else {
             answer.assert_problem(401, "passkey_invalid");
+            bodies.insert(answer.body);
         }
     }
-    // An unknown credential.
+    // An unknown credential, and a counter regression.
     let mut stranger = Passkey::new(Algorithm::Es256);
     stranger.user_handle = passkey.user_handle.clone();
-    let answer = sign_in(app, &mut stranger, None, &Forge::default());
-    if answer.status != 401 || answer.json()["code"] != "passkey_invalid" {
-        failures.push(format!("an unregistered credential: {} {}", answer.status, answer.body));
+    let unknown = sign_in(app, &mut stranger, None, &Forge::default());
+    assert_login_response(&sign_in(app, &mut passkey, None, &Forge::default()));
+    let stale = Forge {
+        counter: Some(passkey.counter),
+        ..Forge::default()
+    };
+    let regression = sign_in(app, &mut passkey, None, &stale);
+    for (what, answer) in [
+        ("an unregistered credential", unknown),
+        ("a counter regression", regression),
+    ] {
+        if answer.status != 401 || answer.json()["code"] != "passkey_invalid" {
+            failures.push(format!("{what}: {} {}", answer.status, answer.body));
+        } else {
+            bodies.insert(answer.body);
+        }
     }
     assert!(failures.is_empty(), "accepted or misanswered:\n{}", failures.join("\n"));
+    assert_eq!(bodies.len(), 1, "the refusals tell checks apart: {bodies:#?}");
     assert_login_response(&sign_in(app, &mut passkey, None, &Forge::default()));
     // Without a userHandle (it is checked only when present).
     assert_login_response(&sign_in(
