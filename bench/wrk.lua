@@ -1,9 +1,10 @@
 -- wrk script for `make bench`: builds each scenario's requests, counts statuses per thread,
 -- stops each thread after BENCH_MAX_PER_THREAD requests, and prints one BENCH_JSON line.
 -- Environment: BENCH_METHOD, BENCH_PATH, BENCH_KIND (plain | login | register | verify |
--- refresh),
+-- refresh | mfa),
 -- BENCH_TOKEN (sent as a bearer token), BENCH_COOKIE (sent as the Cookie header),
--- BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines),
+-- BENCH_EMAIL, BENCH_PASSWORD, BENCH_PAIRS (file of "email code" lines; for mfa,
+-- "mfa_token recovery_code" lines),
 -- BENCH_REFRESH_TOKENS (file of refresh tokens, one session each: thread k takes lines k,
 -- k + n ...; a request takes a free token and its answer's new token becomes free again, so
 -- no token is presented after it rotated),
@@ -32,7 +33,7 @@ function init(args)
   register_name = os.getenv("BENCH_REGISTER_NAME")
   if register_name == "" then register_name = nil end
   pairs_list = {}
-  if kind == "verify" then
+  if kind == "verify" or kind == "mfa" then
     -- Thread k takes pairs k, k + n, k + 2n ... (n threads), so no code is used twice.
     for line in io.lines(os.getenv("BENCH_PAIRS")) do
       table.insert(pairs_list, line)
@@ -66,15 +67,19 @@ function request()
     body = '{"email":"bench-' .. run .. '-' .. thread_id .. '-' .. sent .. '@example.com","password":"correct horse battery staple"'
     if register_name then body = body .. ',"name":' .. json_string(register_name) end
     body = body .. '}'
-  elseif kind == "verify" then
+  elseif kind == "verify" or kind == "mfa" then
     local index = (sent - 1) * threads_count + thread_id + 1
     local line = pairs_list[index]
     if line == nil then
       wrk.thread:stop()
       line = pairs_list[1]
     end
-    local email, code = line:match("(%S+) (%S+)")
-    body = '{"email":' .. json_string(email) .. ',"code":' .. json_string(code) .. '}'
+    local first, second = line:match("(%S+) (%S+)")
+    if kind == "mfa" then
+      body = '{"mfa_token":' .. json_string(first) .. ',"recovery_code":' .. json_string(second) .. '}'
+    else
+      body = '{"email":' .. json_string(first) .. ',"code":' .. json_string(second) .. '}'
+    end
   elseif kind == "refresh" then
     local token = table.remove(free_tokens)
     if token == nil then

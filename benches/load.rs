@@ -25,6 +25,8 @@ const THREADS: u32 = 2;
 const SECONDS: u32 = 10;
 const MAX_PER_THREAD: u32 = 20_000;
 const VERIFY_USERS: usize = 200;
+/// Accounts with 2FA on for `mfa/verify`: each spends its ten recovery codes.
+const MFA_USERS: usize = 20;
 const LOGIN_SAMPLES: usize = 60;
 
 fn overrides(cost: u32) -> Vec<(&'static str, String)> {
@@ -45,6 +47,7 @@ fn overrides(cost: u32) -> Vec<(&'static str, String)> {
         "RATE_LIMIT_USER_API",
         "RATE_LIMIT_REFRESH_IP",
         "RATE_LIMIT_REFRESH_SESSION",
+        "RATE_LIMIT_MFA_VERIFY_IP",
     ]
     .into_iter()
     .map(|name| (name, unlimited.clone()))
@@ -249,6 +252,9 @@ fn main() {
         })
         .collect();
     std::fs::write(&tokens_file, refresh_tokens.join("\n") + "\n").unwrap();
+    let mfa_file = std::env::temp_dir().join(format!("edge-auth-bench-mfa-{}", std::process::id()));
+    let mfa_pairs: Vec<String> = (0..MFA_USERS).flat_map(|_| mfa_pairs(&app)).collect();
+    std::fs::write(&mfa_file, mfa_pairs.join("\n") + "\n").unwrap();
 
     let auth = |route: &str| format!("{}/auth/{route}", harness::PREFIX);
     let scenarios = [
@@ -308,6 +314,14 @@ fn main() {
             expected: 200,
             env: vec![("BENCH_REFRESH_TOKENS", tokens_file.display().to_string())],
         },
+        Scenario {
+            name: "POST {p}/auth/mfa/verify",
+            method: "POST",
+            path: auth("mfa/verify"),
+            kind: "mfa",
+            expected: 200,
+            env: vec![("BENCH_PAIRS", mfa_file.display().to_string())],
+        },
     ];
     let load = Load {
         threads: THREADS,
@@ -323,6 +337,7 @@ fn main() {
     drop(guard);
     let _ = std::fs::remove_file(&pairs_file);
     let _ = std::fs::remove_file(&tokens_file);
+    let _ = std::fs::remove_file(&mfa_file);
     let comparison = compare::run(&overrides(BENCH_COST), BENCH_COST);
 
     let worker_hash_ms = login_next_p50 - login_p50;
@@ -352,6 +367,41 @@ fn main() {
     print_table(&report);
     compare::print_table(&report["peer_comparison"]);
     finish(report);
+}
+
+/// A fresh account with 2FA on and its ten recovery codes, each paired with the `mfa_token`
+/// of one password login: "mfa_token recovery_code" lines, each good for one `mfa/verify`.
+fn mfa_pairs(app: &TestApp) -> Vec<String> {
+    let (email, access) = app.logged_in_user("bench-mfa");
+    let post = |route: &str, body: Value| {
+        let body = body.to_string();
+        let bearer = format!("Bearer {access}");
+        let headers = [("content-type", "application/json"), ("authorization", bearer.as_str())];
+        app.request("POST", &app.auth(route), &headers, Some(body.as_bytes()))
+    };
+    let enrolled = post("mfa/totp/enroll", json!({ "current_password": PASSWORD }));
+    assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+    let secret = enrolled.json()["secret"].as_str().unwrap().to_owned();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let confirmed = post(
+        "mfa/totp/confirm",
+        json!({ "code": harness::totp::code_at(&secret, now) }),
+    );
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    confirmed.json()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|code| {
+            let challenge = app.login(&email, PASSWORD);
+            assert_eq!(challenge.status, 200, "{}", challenge.body);
+            let token = challenge.json()["mfa_token"].as_str().unwrap().to_owned();
+            format!("{token} {}", code.as_str().unwrap())
+        })
+        .collect()
 }
 
 /// Writes bench-results/latest.json (with when it was measured and the machine's load); fails

@@ -1,7 +1,8 @@
 //! One folder per capability. Each owns its flows, HTTP adapter, storage (SQL for both
 //! dialects), mails and tests, and exports a `FEATURE` registration that `app.rs` mounts.
-//! Dependencies between them run one way: `accounts`, `password_reset` and `mfa` use
-//! `sessions`, which uses `users`; `one_time_tokens` serves whoever mails a code or a link.
+//! Dependencies between them run one way: `mfa` uses `passkeys`; `accounts`,
+//! `password_reset`, `mfa` and `passkeys` use `sessions`, which uses `users`;
+//! `one_time_tokens` serves whoever mails a code or a link.
 
 pub mod accounts;
 pub mod mfa;

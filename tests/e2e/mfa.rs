@@ -2,8 +2,8 @@
 //! passkeys), its "Checks a black-box test can make" and the rules behind them, with the
 //! terms of sessions.md §1 (login response, MFA challenge, reauthentication, status rule).
 //!
-//! The tests carry their own TOTP generator (RFC 6238: HMAC-SHA1, 6 digits, 30 s, T0 = 0,
-//! checked against the RFC's vectors) and their own base32 decoder. Every accepted code
+//! The tests carry their own TOTP generator (`harness::totp`; RFC 6238: HMAC-SHA1, 6
+//! digits, 30 s, T0 = 0, checked here against the RFC's vectors) and base32 decoder. Every accepted code
 //! spends its step for the user (a later code must be of a later step, and only t−1, t and
 //! t+1 are accepted), so each account's `Totp` remembers the last step it had accepted and
 //! hands out the earliest step still allowed, waiting for the clock only when t+1 is spent.
@@ -20,11 +20,10 @@ use std::collections::BTreeSet;
 use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha1::Sha1;
 
 use crate::harness::fake_sendgrid::SentMail;
+use crate::harness::totp::{base32_decode, hotp};
 use crate::harness::{spawn_app, spawn_isolated_app_with, unique_ip, Answer, TestApp, PASSWORD};
 
 const CHROME_WINDOWS: &str =
@@ -74,44 +73,12 @@ fn short_app() -> &'static TestApp {
 // TOTP (RFC 6238) and base32 (RFC 4648), written here, not taken from the Worker.
 
 /// RFC 4648 base32 (upper case, padding optional): the bytes, or None for anything else.
-pub(crate) fn base32_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut bytes = Vec::new();
-    let (mut buffer, mut bits) = (0u64, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let value = ALPHABET.iter().position(|a| *a == c)? as u64;
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(bytes)
-}
-
-/// HOTP (RFC 4226) with HMAC-SHA1: `digits` decimal digits of counter `counter`.
-pub(crate) fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(key).unwrap();
-    mac.update(&counter.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = (digest[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
-}
-
 fn now_seconds() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
 /// The current TOTP step, t = now / 30.
-pub(crate) fn now_step() -> u64 {
+fn now_step() -> u64 {
     (now_seconds() / 30.0) as u64
 }
 

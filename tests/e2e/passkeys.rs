@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::harness::authenticator::{self, b64, unb64, Algorithm, Cbor, Forge, Passkey};
 use crate::harness::fake_sendgrid::SentMail;
+use crate::harness::totp;
 use crate::harness::{spawn_app, spawn_isolated_app_with, unique_email, Answer, TestApp, METRICS_TOKEN, PASSWORD};
 
 const CHROME_WINDOWS: &str =
@@ -1541,16 +1542,21 @@ fn enable_totp(app: &TestApp, access: &str) -> (Vec<u8>, u64) {
         &json!({ "current_password": PASSWORD }),
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let key = crate::mfa::base32_decode(answer.json()["secret"].as_str().unwrap()).unwrap();
-    let step = crate::mfa::now_step();
+    let key = totp::base32_decode(answer.json()["secret"].as_str().unwrap()).unwrap();
+    let step = now_step();
     let answer = post(
         app,
         "mfa/totp/confirm",
         Some(access),
-        &json!({ "code": crate::mfa::hotp(&key, step, 6) }),
+        &json!({ "code": totp::hotp(&key, step, 6) }),
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
     (key, step)
+}
+
+/// The current TOTP step, t = now / 30.
+fn now_step() -> u64 {
+    crate::harness::unix_now() as u64 / 30
 }
 
 fn mfa_passkey_options(app: &TestApp, mfa_token: &str) -> Answer {
@@ -1577,7 +1583,7 @@ pub fn a_2fa_account_needs_the_second_factor_without_user_verification() {
         &sign_in(app, &mut passkey, None, &Forge::without_uv()),
         &["totp", "recovery_code"],
     );
-    let code = crate::mfa::hotp(&key, (step + 1).max(crate::mfa::now_step()), 6);
+    let code = totp::hotp(&key, (step + 1).max(now_step()), 6);
     let answer = post(app, "mfa/verify", None, &json!({ "mfa_token": token, "code": code }));
     let access = assert_login_response(&answer);
     assert_eq!(auth_methods(app, &access), json!(["passkey", "totp"]));

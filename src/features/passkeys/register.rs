@@ -157,6 +157,10 @@ pub async fn verify(
         return Err(Refused("rawId is not the attested credential id").into());
     }
     usable(ctx, attested).await?;
+    // Step 6 answers an over-long id as it answers one taken: 409 (passkeys.md).
+    if registration.raw_id.len() > webauthn::MAX_CREDENTIAL_ID_BYTES {
+        return Err(RegisterError::AlreadyRegistered);
+    }
     let now = ctx.clock.now();
     let name = name.unwrap_or_else(|| PasskeyName::default_for(client));
     let id = random_uuid();

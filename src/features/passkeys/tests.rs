@@ -560,6 +560,20 @@ fn a_credential_registers_once_and_the_limit_holds() {
     register(&world, &ada, &key);
     let again = register_with(&world, &bob, &key, "webauthn.create");
     assert_eq!(answer(&again), (409, "passkey_already_registered".into()));
+    let longest = Authenticator {
+        id: vec![5; 1023],
+        ..Authenticator::new(&world, true)
+    };
+    assert_eq!(
+        register_with(&world, &bob, &longest, "webauthn.create").response.status,
+        201
+    );
+    let too_long = Authenticator {
+        id: vec![6; 1024],
+        ..Authenticator::new(&world, true)
+    };
+    let refused = register_with(&world, &bob, &too_long, "webauthn.create");
+    assert_eq!(answer(&refused), (409, "passkey_already_registered".into()), "step 6");
     register(&world, &ada, &Authenticator::new(&world, true));
     let options = post(
         &world,

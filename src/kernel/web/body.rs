@@ -59,26 +59,41 @@ pub fn parse_json_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
 }
 
 /// Maps a JSON object to `T`, naming the offending field in the 422.
+///
+/// Request bodies are flat objects, so the field is found without tracking a path through
+/// the deserializer (which would instantiate a second deserializer per body type): serde
+/// names a missing field itself, and a field of the wrong type is the one whose removal
+/// lets the rest through (or turns the error into that field missing). Only failures pay
+/// for the search.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let field = match path.as_str() {
-            "." | "" => inner
-                .split('`')
-                .nth(1)
-                .filter(|_| inner.starts_with("missing field"))
-                .unwrap_or("body")
-                .to_owned(),
-            _ => path,
-        };
-        let message = if inner.starts_with("missing field") {
-            "field required".to_owned()
-        } else {
-            inner.split(" at line ").next().unwrap_or(&inner).to_owned()
-        };
-        ApiError::validation(vec![FieldError::new(&field, message)], false)
-    })
+    let error = match serde_json::from_value::<T>(value.clone()) {
+        Ok(parsed) => return Ok(parsed),
+        Err(error) => error.to_string(),
+    };
+    let missing = |message: &str| {
+        message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let (field, message) = match missing(&error) {
+        Some(field) => (field, "field required".to_owned()),
+        None => {
+            let culprit = value.as_object().and_then(|object| {
+                object.keys().find(|key| {
+                    let mut without = object.clone();
+                    without.remove(*key);
+                    match serde_json::from_value::<T>(serde_json::Value::Object(without)) {
+                        Ok(_) => true,
+                        Err(e) => missing(&e.to_string()).as_deref() == Some(key.as_str()),
+                    }
+                })
+            });
+            let message = error.split(" at line ").next().unwrap_or(&error).to_owned();
+            (culprit.cloned().unwrap_or_else(|| "body".to_owned()), message)
+        }
+    };
+    Err(ApiError::validation(vec![FieldError::new(&field, message)], false))
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded.
@@ -164,6 +179,18 @@ mod tests {
         assert_eq!(err.problem.errors, vec![FieldError::new("password", "field required")]);
         let err = json::<Login>(&request("application/json", r#"{"email":"a","password":[]}"#)).unwrap_err();
         assert_eq!(err.problem.errors[0].field, "password");
+        assert!(err.problem.errors[0].message.starts_with("invalid type: sequence"));
+        let err = json::<Login>(&request("application/json", r#"{"email":1,"password":"b"}"#)).unwrap_err();
+        assert_eq!(err.problem.errors[0].field, "email");
+        #[derive(Debug, serde::Deserialize)]
+        struct Optional {
+            #[allow(dead_code)]
+            name: Option<String>,
+            #[allow(dead_code)]
+            count: Option<u32>,
+        }
+        let err = json::<Optional>(&request("application/json", r#"{"name":"a","count":-1}"#)).unwrap_err();
+        assert_eq!(err.problem.errors[0].field, "count");
     }
 
     #[test]
