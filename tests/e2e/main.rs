@@ -19,11 +19,12 @@ macro_rules! trials {
 mod harness;
 
 mod accounts;
+mod browser;
 mod limits;
 mod mfa;
 mod oauth;
-mod oauth_smoke;
 mod observability;
+mod passkeys;
 mod password_reset;
 mod refresh;
 mod sessions;
@@ -42,7 +43,8 @@ fn files() -> Vec<(&'static str, &'static str, Vec<Trial>)> {
         ("signing", include_str!("signing.rs"), signing::tests()),
         ("mfa", include_str!("mfa.rs"), mfa::tests()),
         ("oauth", include_str!("oauth.rs"), oauth::tests()),
-        ("oauth_smoke", include_str!("oauth_smoke.rs"), oauth_smoke::tests()),
+        ("passkeys", include_str!("passkeys.rs"), passkeys::tests()),
+        ("browser", include_str!("browser.rs"), browser::tests()),
         (
             "password_reset",
             include_str!("password_reset.rs"),
