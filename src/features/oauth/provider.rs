@@ -1,7 +1,7 @@
 //! The three providers (oauth.md's tables): their names, kinds, default endpoints and
 //! scopes, and the configuration of each (`OAUTH_<P>_…`), read once per isolate.
 
-use crate::kernel::config::{invalid, Config, ConfigError, Secret, Vars, PRODUCTION};
+use crate::kernel::config::{invalid, Config, ConfigError, Secret, Vars, DEVELOPMENT};
 
 /// Microsoft's tenant of personal (consumer) accounts.
 pub const PERSONAL_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
@@ -218,9 +218,9 @@ fn defaults(provider: Provider, tenant: &Tenant) -> (String, String, String, Str
     }
 }
 
-/// An endpoint override: an `https` URL; `http` only outside production (a developer's
-/// machine, the e2e harness's `ENVIRONMENT=e2e`, native tests), where tests point the
-/// providers at local fakes — the same line `Config::check_production` draws.
+/// An endpoint override: an `https` URL; `http` only with `ENVIRONMENT=development` (oauth.md:
+/// a developer's machine, and the e2e harness's instances that point the providers at local
+/// fakes), never in production or any other deployment.
 fn endpoint(name: &'static str, url: String, config: &Config) -> Result<String, ConfigError> {
     let url = url.trim_end_matches('/').to_owned();
     let lower = url.to_ascii_lowercase();
@@ -232,13 +232,13 @@ fn endpoint(name: &'static str, url: String, config: &Config) -> Result<String, 
     }
     if let Some(rest) = lower.strip_prefix("http://") {
         if has_host(rest) {
-            return if config.environment.eq_ignore_ascii_case(PRODUCTION) {
+            return if config.environment.eq_ignore_ascii_case(DEVELOPMENT) {
+                Ok(url)
+            } else {
                 Err(invalid(
                     name,
-                    format!("{url:?} must be https (ENVIRONMENT is {PRODUCTION})"),
+                    format!("{url:?} must be https (http only with ENVIRONMENT={DEVELOPMENT})"),
                 ))
-            } else {
-                Ok(url)
             };
         }
     }

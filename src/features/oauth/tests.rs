@@ -517,13 +517,17 @@ fn a_client_id_without_its_secret_or_an_http_endpoint_in_production_is_refused_b
         .err()
         .unwrap();
     assert!(error.to_string().contains("OAUTH_GOOGLE_TOKEN_URL"), "{error}");
-    let e2e = |name: &str| match name {
-        "ENVIRONMENT" => Some("e2e".to_owned()),
-        "OAUTH_GOOGLE_CLIENT_ID" | "OAUTH_GOOGLE_CLIENT_SECRET" => Some("x".to_owned()),
-        "OAUTH_GOOGLE_TOKEN_URL" => Some("http://127.0.0.1:9/token".to_owned()),
-        other => crate::kernel::config::test_var(other),
-    };
-    assert!(crate::kernel::feature::AppState::new(FEATURES, &crate::kernel::config::Vars::new(&e2e)).is_ok());
+    // oauth.md: http endpoints only with ENVIRONMENT=development, not in a staging either.
+    for (environment, accepted) in [("development", true), ("staging", false), ("test", false)] {
+        let vars = move |name: &str| match name {
+            "ENVIRONMENT" => Some(environment.to_owned()),
+            "OAUTH_GOOGLE_CLIENT_ID" | "OAUTH_GOOGLE_CLIENT_SECRET" => Some("x".to_owned()),
+            "OAUTH_GOOGLE_TOKEN_URL" => Some("http://127.0.0.1:9/token".to_owned()),
+            other => crate::kernel::config::test_var(other),
+        };
+        let state = crate::kernel::feature::AppState::new(FEATURES, &crate::kernel::config::Vars::new(&vars));
+        assert_eq!(state.is_ok(), accepted, "{environment}");
+    }
 }
 
 // --- the state -------------------------------------------------------------------------

@@ -84,6 +84,8 @@ pub fn oauth_vars() -> Vec<(&'static str, String)> {
     let p = providers();
     let (g, m, gh) = (&p.google, &p.microsoft, &p.github.url);
     vec![
+        // oauth.md: http provider endpoints only with ENVIRONMENT=development.
+        ("ENVIRONMENT", "development".to_owned()),
         ("OAUTH_GOOGLE_CLIENT_ID", GOOGLE_CLIENT_ID.to_owned()),
         ("OAUTH_GOOGLE_CLIENT_SECRET", GOOGLE_CLIENT_SECRET.to_owned()),
         ("OAUTH_GOOGLE_ISSUER", g.clone()),
