@@ -500,6 +500,17 @@ impl TestApp {
             cluster.stop_server();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(during));
             cluster.start_server();
+            // Other tests wait at the gate until the Worker reaches the database again,
+            // several times in a row (connections to the stopped server fail once each).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let mut healthy_in_a_row = 0;
+            while healthy_in_a_row < 5 && std::time::Instant::now() < deadline {
+                let health = self.request_ungated("GET", "/health", &[], None);
+                healthy_in_a_row = if health.status == 200 { healthy_in_a_row + 1 } else { 0 };
+                if healthy_in_a_row == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
             if let Err(panic) = outcome {
                 std::panic::resume_unwind(panic);
             }
