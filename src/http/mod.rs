@@ -256,6 +256,44 @@ pub fn request_id(request: &Request) -> String {
 #[cfg(test)]
 mod tests;
 
+/// For the capabilities' tests: one request through the whole pipeline.
+#[cfg(test)]
+pub mod testing {
+    use super::{ErrorReporter, Failure, Handled};
+    use crate::kernel::feature::Feature;
+    use crate::kernel::testing::TestWorld;
+    use crate::kernel::web::Request;
+
+    /// Fails the test on any reported failure (a 5xx cause).
+    struct PanickingReporter;
+
+    impl ErrorReporter for PanickingReporter {
+        fn report(&self, failure: &Failure<'_>) {
+            panic!("a failure was reported: {}", failure.cause);
+        }
+    }
+
+    /// `request` through the service made of `features`; an undocumented answer or a
+    /// reported failure fails the test.
+    pub fn send(world: &TestWorld, features: &'static [&'static Feature], request: Request) -> Handled {
+        let handled = pollster::block_on(super::handle(
+            request,
+            &world.state,
+            features,
+            &world.services(),
+            &PanickingReporter,
+        ));
+        assert!(
+            !handled.undocumented,
+            "{} answered {} undocumented: {}",
+            handled.route,
+            handled.response.status,
+            String::from_utf8_lossy(&handled.response.body)
+        );
+        handled
+    }
+}
+
 /// The mail flag of a route, through the pipeline (the other pipeline tests are in tests.rs).
 #[cfg(test)]
 mod mail_tests {

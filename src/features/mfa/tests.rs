@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use super::totp;
 use crate::features::users::testing::{create_user, PASSWORD};
 use crate::features::{accounts, one_time_tokens, password_reset, sessions, signing, users};
-use crate::http::{ErrorReporter, Handled};
+use crate::http::Handled;
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Feature;
 use crate::kernel::ids::Clock;
@@ -28,29 +28,8 @@ const FEATURES: &[&Feature] = &[
     &super::FEATURE,
 ];
 
-struct NoReports;
-
-impl ErrorReporter for NoReports {
-    fn report(&self, failure: &crate::http::Failure<'_>) {
-        panic!("a failure was reported: {}", failure.cause);
-    }
-}
-
-/// One request through the service; undocumented answers fail the test.
 fn send(world: &TestWorld, request: Request) -> Handled {
-    let handled = pollster::block_on(crate::http::handle(
-        request,
-        &world.state,
-        FEATURES,
-        &world.services(),
-        &NoReports,
-    ));
-    assert!(
-        !handled.undocumented,
-        "{} answered {} undocumented",
-        handled.route, handled.response.status
-    );
-    handled
+    crate::http::testing::send(world, FEATURES, request)
 }
 
 fn post(path: &str, token: Option<&str>, body: Value) -> Request {

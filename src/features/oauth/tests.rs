@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::provider::PERSONAL_TENANT;
 use crate::features::users::testing::{create_user, PASSWORD};
 use crate::features::{accounts, mfa, one_time_tokens, password_reset, sessions, signing, users};
-use crate::http::{ErrorReporter, Handled};
+use crate::http::Handled;
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Feature;
 use crate::kernel::fetch::{form_decode, FetchError, HttpRequest, HttpResponse};
@@ -57,14 +57,6 @@ const VARS: &[(&str, &str)] = &[
     ("OAUTH_GITHUB_TOKEN_URL", "https://github.test/token"),
     ("OAUTH_GITHUB_USERINFO_URL", "https://api.github.test/user"),
 ];
-
-struct NoReports;
-
-impl ErrorReporter for NoReports {
-    fn report(&self, failure: &crate::http::Failure<'_>) {
-        panic!("a failure was reported: {}", failure.cause);
-    }
-}
 
 /// The provider side, as the fakes answer it.
 #[derive(Default)]
@@ -246,20 +238,7 @@ fn events() -> Vec<AuthEvent> {
 }
 
 fn send(world: &TestWorld, request: Request) -> Handled {
-    let handled = pollster::block_on(crate::http::handle(
-        request,
-        &world.state,
-        FEATURES,
-        &world.services(),
-        &NoReports,
-    ));
-    assert!(
-        !handled.undocumented,
-        "{} answered {} undocumented: {:?}",
-        handled.route,
-        handled.response.status,
-        body(&handled)
-    );
+    let handled = crate::http::testing::send(world, FEATURES, request);
     EVENTS.with(|events| events.borrow_mut().extend(handled.events.iter().cloned()));
     handled
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::webauthn::{FLAG_AT, FLAG_BE, FLAG_BS, FLAG_UP, FLAG_UV};
 use crate::features::users::testing::{create_user, PASSWORD};
 use crate::features::{accounts, mfa, one_time_tokens, password_reset, sessions, signing, users};
-use crate::http::{ErrorReporter, Handled};
+use crate::http::Handled;
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Feature;
 use crate::kernel::mail::assert_renders_completely;
@@ -30,28 +30,8 @@ const FEATURES: &[&Feature] = &[
     &super::FEATURE,
 ];
 
-struct NoReports;
-
-impl ErrorReporter for NoReports {
-    fn report(&self, failure: &crate::http::Failure<'_>) {
-        panic!("a failure was reported: {}", failure.cause);
-    }
-}
-
 fn send(world: &TestWorld, request: Request) -> Handled {
-    let handled = pollster::block_on(crate::http::handle(
-        request,
-        &world.state,
-        FEATURES,
-        &world.services(),
-        &NoReports,
-    ));
-    assert!(
-        !handled.undocumented,
-        "{} answered {} undocumented",
-        handled.route, handled.response.status
-    );
-    handled
+    crate::http::testing::send(world, FEATURES, request)
 }
 
 fn call(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Request {
