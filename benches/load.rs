@@ -186,7 +186,7 @@ fn main() {
     // A second instance at cost BENCH_COST + 1: the extra cost doubles the hash, so the
     // difference of the two login medians is one hash at BENCH_COST as the Worker computes it.
     let (guard, app) = worker::start_worker_with(&overrides(BENCH_COST));
-    let pgid = guard.child.id();
+    let pgid = guard.pgid();
     let email = app.verified_user("bench-login");
     let token = app.login(&email, PASSWORD).json()["access_token"]
         .as_str()

@@ -85,7 +85,7 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
     };
     let deployed = with(&[("LOG_REQUESTS", DEPLOYED_LOG_REQUESTS.to_owned())]);
     let (ours_guard, app) = worker::start_worker_with(&deployed);
-    let ours_pgid = ours_guard.child.id();
+    let ours_pgid = ours_guard.pgid();
     let hashing = wanted("login") || wanted("register");
     let next = hashing.then(|| {
         let vars = with(&[
@@ -231,7 +231,7 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             );
             if pair.route == "cheapest" {
                 if let Some((guard, logging)) = &all_logs {
-                    let result = run_wrk(&logging.address, guard.child.id(), &load, &logged_root);
+                    let result = run_wrk(&logging.address, guard.pgid(), &load, &logged_root);
                     record("cheapest/all-logs".to_owned(), result);
                 }
             }
@@ -269,9 +269,9 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             })
         })
         .collect();
-    let split = next.as_ref().map(|(guard, next_app, next_email)| {
-        hash_split(&app, ours_pgid, &email, (next_app, guard.child.id(), next_email))
-    });
+    let split = next
+        .as_ref()
+        .map(|(guard, next_app, next_email)| hash_split(&app, ours_pgid, &email, (next_app, guard.pgid(), next_email)));
     let probes = json!({
         "cheapest_with_all_logs": combined.get("cheapest/all-logs"),
         "hash_split": split,

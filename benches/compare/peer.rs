@@ -2,7 +2,6 @@
 //! on a free port with fresh local state, like the harness starts our Worker; its whole
 //! process group is stopped when the guard drops, pass or fail.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,10 +34,6 @@ impl Drop for Peer {
             let _ = std::fs::remove_dir_all(&self.state_dir);
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The better-auth version installed in bench/peer/node_modules (the lock file pins it), or
@@ -89,7 +84,7 @@ pub fn start() -> Peer {
         String::from_utf8_lossy(&migrate.stderr)
     );
 
-    let port = free_port();
+    let port = worker::free_port();
     let address = format!("http://127.0.0.1:{port}");
     let secret: String = (0..48)
         .map(|i| char::from(b'a' + ((std::process::id() as usize * 11 + i * 7) % 26) as u8))
@@ -109,7 +104,7 @@ pub fn start() -> Peer {
         ])
         .args([
             "--inspector-port",
-            &free_port().to_string(),
+            &worker::free_port().to_string(),
             "--show-interactive-dev-session=false",
         ])
         .arg("--persist-to")

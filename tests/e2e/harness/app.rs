@@ -25,6 +25,7 @@ pub const METRICS_TOKEN: &str = "e2e-metrics-token";
 pub const LOGIN_ACCOUNT_LIMIT: &str = "40/600";
 
 /// The instance's database, reached without the Worker.
+#[derive(Clone)]
 pub enum Database {
     D1 { state_dir: PathBuf },
     Postgres(Arc<Cluster>),

@@ -21,8 +21,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A port that is free now, from below the kernel's ephemeral range (32768–60999 on
+/// Linux): a port the kernel hands out may be taken by any outbound connection between
+/// this check and Wrangler's bind, and the suite makes thousands of them. Spread by the
+/// process id and a counter, so parallel instances rarely try the same one.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let port =
+            20_000 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The project's Wrangler, with the project's Node first on PATH.
@@ -65,22 +78,36 @@ pub fn backend() -> &'static str {
 /// Stops `wrangler dev` (its whole process group) and the database, then removes the
 /// state directory (kept with `E2E_KEEP_STATE=1`).
 pub struct Worker {
-    pub child: Child,
+    child: Option<Child>,
     state_dir: PathBuf,
     generated_config: Option<PathBuf>,
     cluster: Option<Arc<Cluster>>,
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
+impl Worker {
+    /// The process group of `wrangler dev` (the benchmark reads its CPU time).
+    #[allow(dead_code)] // used by the benchmark only
+    pub fn pgid(&self) -> u32 {
+        self.child.as_ref().expect("wrangler dev runs").id()
+    }
+
+    /// Stops `wrangler dev` and everything it started (its process group).
+    fn stop_wrangler(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let group = format!("-{}", child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+        while Instant::now() < deadline && !matches!(child.try_wait(), Ok(Some(_))) {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop_wrangler();
         if let Some(cluster) = &self.cluster {
             cluster.stop_server();
         }
@@ -144,7 +171,6 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
         )
     };
 
-    let port = free_port();
     let secret: String = (0..48)
         .map(|i| char::from(b'a' + ((std::process::id() as usize * 7 + i * 13) % 26) as u8))
         .collect();
@@ -172,74 +198,83 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
         vars.retain(|(n, _)| n != name);
         vars.push((name, value.clone()));
     }
+    let secret_key = vars
+        .iter()
+        .find(|(name, _)| *name == "SECRET_KEY")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
     let log_file = state_dir.join("wrangler.log");
-    let log = std::fs::File::create(&log_file).unwrap();
-    let mut command = wrangler(&state_dir);
-    command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
-    if let Some(config) = &generated_config {
-        command.arg("--config").arg(config);
-    }
-    command
-        .args([
-            "--inspector-port",
-            &free_port().to_string(),
-            "--show-interactive-dev-session=false",
-            // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
-            "--test-scheduled",
-            "--persist-to",
-        ])
-        .arg(&persist);
-    for (name, value) in &vars {
-        command.arg("--var").arg(format!("{name}:{value}"));
-    }
-    use std::os::unix::process::CommandExt;
-    let child = command
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("wrangler dev starts");
     let mut worker = Worker {
-        child,
+        child: None,
         state_dir: state_dir.clone(),
-        generated_config,
+        generated_config: generated_config.clone(),
         cluster: match &database {
             Database::Postgres(cluster) => Some(cluster.clone()),
             Database::D1 { .. } => None,
         },
     };
 
-    let secret_key = vars
-        .iter()
-        .find(|(name, _)| *name == "SECRET_KEY")
-        .map(|(_, value)| value.clone())
-        .unwrap_or_default();
-    let app = TestApp::new(
-        format!("http://127.0.0.1:{port}"),
-        sendgrid,
-        sentry,
-        database,
-        log_file.clone(),
-        secret_key,
-    );
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        if let Ok(Some(status)) = worker.child.try_wait() {
-            panic!(
-                "wrangler dev exited ({status}):\n{}",
+    // A port found free can still be taken before Wrangler binds it: then it exits with
+    // "Address already in use", and the next attempt takes other ports.
+    for attempt in 1.. {
+        let port = free_port();
+        let log = std::fs::File::create(&log_file).unwrap();
+        let mut command = wrangler(&state_dir);
+        command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
+        if let Some(config) = &generated_config {
+            command.arg("--config").arg(config);
+        }
+        command
+            .args([
+                "--inspector-port",
+                &free_port().to_string(),
+                "--show-interactive-dev-session=false",
+                // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
+                "--test-scheduled",
+                "--persist-to",
+            ])
+            .arg(&persist);
+        for (name, value) in &vars {
+            command.arg("--var").arg(format!("{name}:{value}"));
+        }
+        use std::os::unix::process::CommandExt;
+        worker.child = Some(
+            command
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("wrangler dev starts"),
+        );
+        let app = TestApp::new(
+            format!("http://127.0.0.1:{port}"),
+            sendgrid.clone(),
+            sentry.clone(),
+            database.clone(),
+            log_file.clone(),
+            secret_key.clone(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Ok(Some(status)) = worker.child.as_mut().unwrap().try_wait() {
+                let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+                if log.contains("Address already in use") && attempt < 5 {
+                    worker.stop_wrangler();
+                    break;
+                }
+                panic!("wrangler dev exited ({status}):\n{log}");
+            }
+            if ready(&app) {
+                return (worker, app);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the Worker did not answer /health:\n{}",
                 std::fs::read_to_string(&log_file).unwrap_or_default()
             );
+            std::thread::sleep(Duration::from_millis(250));
         }
-        if ready(&app) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the Worker did not answer /health:\n{}",
-            std::fs::read_to_string(&log_file).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(250));
     }
-    (worker, app)
+    unreachable!("the attempts above return or panic")
 }
