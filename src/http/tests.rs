@@ -13,7 +13,7 @@ const TEAPOT: ProblemCode = ProblemCode::new(418, "teapot", "Teapot");
 const UNLISTED: ProblemCode = ProblemCode::new(409, "unlisted", "Not in the registration");
 
 async fn echo(_: &Ctx<'_>, request: &Request) -> Result<Response, ApiError> {
-    let value: serde_json::Value = body::json(request)?;
+    let value: serde_json::Map<String, serde_json::Value> = body::json(request)?;
     Ok(Response::json(200, &value))
 }
 

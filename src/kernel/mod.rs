@@ -1,7 +1,8 @@
 //! Plain shared types every capability uses: ids and time, email addresses, passwords,
-//! one-time secrets, configuration, typed events, problem codes, mail as data, the SQL
-//! port, the outbound HTTP port, HTTP as data and the feature contract. Nothing here knows it runs in a Worker,
-//! and nothing here knows any capability.
+//! one-time secrets, configuration, flat JSON objects read field by field, typed events,
+//! problem codes, mail as data, the SQL port, the outbound HTTP port, HTTP as data and the
+//! feature contract. Nothing here knows it runs in a Worker, and nothing here knows any
+//! capability.
 
 pub mod assets;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod email;
 pub mod events;
 pub mod feature;
 pub mod fetch;
+pub mod fields;
 pub mod ids;
 pub mod mail;
 pub mod net;

@@ -5,8 +5,8 @@
 //! store code once, against `dyn Database`. The platform supplies the executors (D1, and
 //! Postgres through Hyperdrive); native tests run the same SQL on an in-memory SQLite.
 
+use super::fields::{self, FromFields};
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 
 /// A storage failure the flows cannot do anything about (database down, timeout, bad SQL).
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +136,7 @@ impl Statement {
 }
 
 /// What one statement answered: its rows as JSON objects (column name to value; integers,
-/// text, booleans — SQLite's booleans are 0 or 1, see `flag`), and the rows it changed.
+/// text, booleans — SQLite's booleans are 0 or 1, which `bool` fields read as false and true), and the rows it changed.
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
     pub rows: Vec<serde_json::Value>,
@@ -144,26 +144,25 @@ pub struct Rows {
 }
 
 impl Rows {
-    pub fn first<T: DeserializeOwned>(self) -> Result<Option<T>, StoreError> {
-        self.rows.into_iter().next().map(decode).transpose()
+    pub fn first<T: FromFields>(self) -> Result<Option<T>, StoreError> {
+        self.rows.first().map(decode).transpose()
     }
 
-    pub fn all<T: DeserializeOwned>(self) -> Result<Vec<T>, StoreError> {
-        self.rows.into_iter().map(decode).collect()
+    pub fn all<T: FromFields>(self) -> Result<Vec<T>, StoreError> {
+        self.rows.iter().map(decode).collect()
     }
 
-    /// The first row read as two structs (each ignores the other's columns): what
-    /// `#[serde(flatten)]` would do, without its buffering code in the bundle.
-    pub fn first_as_pair<A: DeserializeOwned, B: DeserializeOwned>(self) -> Result<Option<(A, B)>, StoreError> {
-        let Some(row) = self.rows.into_iter().next() else {
+    /// The first row read as two structs (each reads its own columns).
+    pub fn first_as_pair<A: FromFields, B: FromFields>(self) -> Result<Option<(A, B)>, StoreError> {
+        let Some(row) = self.rows.first() else {
             return Ok(None);
         };
-        Ok(Some((decode(row.clone())?, decode(row)?)))
+        Ok(Some((decode(row)?, decode(row)?)))
     }
 }
 
-fn decode<T: DeserializeOwned>(row: serde_json::Value) -> Result<T, StoreError> {
-    serde_json::from_value(row).map_err(|e| StoreError(format!("unexpected row shape: {e}")))
+fn decode<T: FromFields>(row: &serde_json::Value) -> Result<T, StoreError> {
+    fields::read(row).map_err(|e| StoreError(format!("unexpected row shape: column {}: {}", e.field, e.message)))
 }
 
 #[async_trait(?Send)]
@@ -221,12 +220,17 @@ impl Database for Counted<'_> {
 
 impl dyn Database + '_ {
     /// The first row, decoded.
-    pub async fn first<T: DeserializeOwned>(&self, sql: &Sql, params: &[Value]) -> Result<Option<T>, StoreError> {
+    pub async fn first<T: FromFields>(&self, sql: &Sql, params: &[Value]) -> Result<Option<T>, StoreError> {
         self.run(sql, params).await?.first()
     }
 
+    /// Whether the statement answers any row.
+    pub async fn exists(&self, sql: &Sql, params: &[Value]) -> Result<bool, StoreError> {
+        Ok(!self.run(sql, params).await?.rows.is_empty())
+    }
+
     /// Every row, decoded.
-    pub async fn all<T: DeserializeOwned>(&self, sql: &Sql, params: &[Value]) -> Result<Vec<T>, StoreError> {
+    pub async fn all<T: FromFields>(&self, sql: &Sql, params: &[Value]) -> Result<Vec<T>, StoreError> {
         self.run(sql, params).await?.all()
     }
 
@@ -234,20 +238,6 @@ impl dyn Database + '_ {
     pub async fn execute(&self, sql: &Sql, params: &[Value]) -> Result<u64, StoreError> {
         Ok(self.run(sql, params).await?.changes)
     }
-}
-
-/// Reads a boolean column: `true`/`false` from Postgres, `1`/`0` from SQLite.
-pub fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Int(i64),
-    }
-    Ok(match serde::Deserialize::deserialize(deserializer)? {
-        Flag::Bool(b) => b,
-        Flag::Int(i) => i != 0,
-    })
 }
 
 /// Rewrites `?1`, `?2`, ... as Postgres's `$1`, `$2`, ... outside quoted text.
@@ -289,14 +279,29 @@ mod tests {
 
     #[test]
     fn booleans_read_from_either_dialect() {
-        #[derive(serde::Deserialize)]
         struct Row {
-            #[serde(deserialize_with = "flag")]
             on: bool,
         }
-        for (json, expected) in [("true", true), ("false", false), ("1", true), ("0", false)] {
-            let row: Row = serde_json::from_str(&format!(r#"{{"on":{json}}}"#)).unwrap();
-            assert_eq!(row.on, expected, "{json}");
+        impl FromFields for Row {
+            fn from_fields(f: fields::Fields<'_>) -> Result<Self, crate::kernel::problem::FieldError> {
+                Ok(Self { on: f.get("on")? })
+            }
         }
+        for (json, expected) in [("true", true), ("false", false), ("1", true), ("0", false)] {
+            let rows = Rows {
+                rows: vec![serde_json::from_str(&format!(r#"{{"on":{json}}}"#)).unwrap()],
+                changes: 0,
+            };
+            assert_eq!(rows.first::<Row>().unwrap().unwrap().on, expected, "{json}");
+        }
+        let rows = Rows {
+            rows: vec![serde_json::json!({"on": "yes"})],
+            changes: 0,
+        };
+        let error = rows.first::<Row>().err().unwrap().0;
+        assert_eq!(
+            error,
+            "unexpected row shape: column on: invalid type: string \"yes\", expected a boolean"
+        );
     }
 }

@@ -2,7 +2,6 @@
 //! and `update-user`. Each handler parses the request into domain types, calls one flow
 //! and maps the result.
 
-use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::register::{self, RegisterError, Registration};
@@ -15,6 +14,7 @@ use super::{
 use crate::features::sessions::{caller, CURRENT_PASSWORD_REQUIRED, INVALID_CREDENTIALS};
 use crate::features::users::{FullName, UserBody};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::problem::ApiError;
 use crate::kernel::secrets::VerificationCode;
 use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
@@ -22,7 +22,7 @@ use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
 pub const REGISTERED: &str = "If the address can be registered, a verification code is on its way. Check your inbox.";
 pub const RESENT: &str = "If the address belongs to an unverified account, a new verification code is on its way.";
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RegisterRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
@@ -30,12 +30,16 @@ pub struct RegisterRequest {
     #[schema(min_length = 8, max_length = 72, example = "correct horse battery")]
     pub password: String,
     /// Up to 100 characters, no control characters; blank means none.
-    #[serde(default)]
     #[schema(max_length = 100)]
     pub full_name: Option<String>,
 }
+from_fields!(RegisterRequest {
+    email,
+    password,
+    full_name
+});
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct VerifyEmailRequest {
     /// The account's address, or the new address of a pending email change.
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
@@ -44,33 +48,36 @@ pub struct VerifyEmailRequest {
     #[schema(pattern = "^[0-9]{6}$", example = "042817")]
     pub code: String,
 }
+from_fields!(VerifyEmailRequest { email, code });
 
 // Documents the body `email_only` reads.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ResendRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct UpdateUserRequest {
     /// Up to 100 characters, no control characters; blank clears it.
-    #[serde(default)]
     #[schema(max_length = 100)]
     pub full_name: Option<String>,
     /// Mailed a code; replaces the current address once confirmed through verify-email.
-    #[serde(default)]
     #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// 8 to 72 bytes; ends every other session of the account.
-    #[serde(default)]
     #[schema(min_length = 8, max_length = 72)]
     pub password: Option<String>,
     /// Required when `email` or `password` is present.
-    #[serde(default)]
     pub current_password: Option<String>,
 }
+from_fields!(UpdateUserRequest {
+    full_name,
+    email,
+    password,
+    current_password
+});
 
 /// The same 201 whether or not the email is taken; only the mail sent differs.
 #[utoipa::path(post, path = "/balance_hub/auth/register", tag = "auth", request_body = RegisterRequest, responses(

@@ -1,7 +1,7 @@
 //! The HTTP adapter of two-factor sign-in: enroll, confirm, disable, recovery-codes and
 //! verify (mfa.md).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::enroll::{self, ConfirmError, EnrollError};
@@ -17,17 +17,19 @@ use super::{
 use crate::features::passkeys::{self, MfaOptionsError, OptionsResponse, INVALID_CHALLENGE, PASSKEY_INVALID};
 use crate::features::sessions::{self, LoginResponse};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::problem::ApiError;
 use crate::kernel::web::{body, Fields, Request, Response};
 
 /// An `mfa_token` longer than this was never handed out.
 const MAX_MFA_TOKEN_CHARS: usize = 512;
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct EnrollRequest {
     /// Reauthentication: required for a user with a password.
     pub current_password: Option<String>,
 }
+from_fields!(EnrollRequest { current_password });
 
 /// Shown once; the secret is never returned again.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,12 +43,13 @@ pub struct EnrollResponse {
     pub qr_svg: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ConfirmRequest {
     /// A current code of the pending secret: 6 digits (spaces ignored).
     #[schema(example = "123456")]
     pub code: String,
 }
+from_fields!(ConfirmRequest { code });
 
 /// Shown once; only digests are kept.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,7 +59,7 @@ pub struct RecoveryCodesResponse {
     pub recovery_codes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct DisableRequest {
     /// Reauthentication: required for a user with a password.
     pub current_password: Option<String>,
@@ -64,20 +67,26 @@ pub struct DisableRequest {
     pub code: Option<String>,
     pub recovery_code: Option<String>,
 }
+from_fields!(DisableRequest {
+    current_password,
+    code,
+    recovery_code
+});
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RecoveryCodesRequest {
     /// Reauthentication: required for a user with a password.
     pub current_password: Option<String>,
     /// A current TOTP code (a recovery code does not do here).
     pub code: String,
 }
+from_fields!(RecoveryCodesRequest { current_password, code });
 
 /// The second half of a sign-in: the challenge's `mfa_token` and exactly one second
 /// factor: `code` (TOTP), `recovery_code`, or a passkey assertion (`challenge_id` from
 /// `mfa/passkey/options` and `credential`, `credential.toJSON()` of
 /// `navigator.credentials.get()`).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct VerifyRequest {
     pub mfa_token: String,
     pub code: Option<String>,
@@ -86,11 +95,19 @@ pub struct VerifyRequest {
     #[schema(value_type = Option<Object>)]
     pub credential: Option<serde_json::Value>,
 }
+from_fields!(VerifyRequest {
+    mfa_token,
+    code,
+    recovery_code,
+    challenge_id,
+    credential
+});
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct PasskeyOptionsRequest {
     pub mfa_token: String,
 }
+from_fields!(PasskeyOptionsRequest { mfa_token });
 
 /// `code` or `recovery_code`, exactly one, each parsed (422 naming the field otherwise).
 fn second_factor(code: Option<&str>, recovery_code: Option<&str>) -> Result<Presented, ApiError> {

@@ -4,24 +4,28 @@
 //! recovery code is spent by the `UPDATE` that marks it, an enrollment try is counted by the
 //! `UPDATE` that admits it.
 
-use serde::Deserialize;
-
+use crate::kernel::fields::from_fields;
 use crate::kernel::sql::{Database, Sql, Statement, StoreError, Value};
 use crate::kernel::{UnixSeconds, UserId};
 
 /// A user's TOTP row: a pending enrollment or the confirmed factor.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct TotpRow {
     /// Sealed (`seal_text`), bound to the user.
     pub secret: String,
     pub confirmed_at: Option<i64>,
     pub last_step: i64,
 }
+from_fields!(TotpRow {
+    secret,
+    confirmed_at,
+    last_step
+});
 
-#[derive(Deserialize)]
 struct Count {
     n: i64,
 }
+from_fields!(Count { n });
 
 pub struct MfaStore<'a>(pub &'a dyn Database);
 
@@ -45,10 +49,10 @@ impl MfaStore<'_> {
     /// Counts one try at confirming a live enrollment (`ENROLL_TRIES` at most): its sealed
     /// secret, or `None` when there is no live one.
     pub async fn try_enrollment(&self, user: &UserId, now: UnixSeconds) -> Result<Option<String>, StoreError> {
-        #[derive(Deserialize)]
         struct Secret {
             secret: String,
         }
+        from_fields!(Secret { secret });
         let row: Option<Secret> = self
             .0
             .first(

@@ -1,7 +1,7 @@
 //! The HTTP adapter of provider sign-in (oauth.md): providers, authorize, link, callback,
 //! exchange, identities.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::authorize::{self, Mode, StartError, BINDING_COOKIE};
@@ -18,6 +18,7 @@ use crate::features::sessions::{self, client_of};
 use crate::features::signing::SigningSettings;
 use crate::kernel::feature::Ctx;
 use crate::kernel::fetch::form_decode;
+use crate::kernel::fields::from_fields;
 use crate::kernel::ids::rfc3339;
 use crate::kernel::problem::{ApiError, NOT_FOUND};
 use crate::kernel::web::{body, Request, Response};
@@ -127,7 +128,7 @@ pub async fn authorize(ctx: &Ctx<'_>, request: &Request) -> Result<Response, Api
         .with_header("Set-Cookie", started.binding_cookie))
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct LinkRequest {
     pub redirect_to: Option<String>,
     /// `fragment` (default) or `query`.
@@ -135,6 +136,11 @@ pub struct LinkRequest {
     /// Reauthentication: required for a user with a password.
     pub current_password: Option<String>,
 }
+from_fields!(LinkRequest {
+    redirect_to,
+    response_mode,
+    current_password
+});
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LinkResponse {
@@ -195,11 +201,12 @@ pub async fn callback(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiE
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ExchangeRequest {
     /// The `code` the callback appended to redirect_to (single use, 60 s).
     pub code: String,
 }
+from_fields!(ExchangeRequest { code });
 
 #[utoipa::path(post, path = "/balance_hub/auth/oauth/exchange", tag = "oauth",
     request_body(content = ExchangeRequest, content_type = "application/json"),

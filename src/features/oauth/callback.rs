@@ -139,14 +139,14 @@ async fn link_mode(
         Some(_) => return Err(Failure::IdentityInUse),
         None => {}
     }
-    let other: Option<serde_json::Value> = ctx
+    let other = ctx
         .db
-        .first(
+        .exists(
             &store::SUBJECT_OF_USER,
             &[user.id.0.as_str().into(), provider.name().into()],
         )
         .await?;
-    if other.is_some() {
+    if other {
         return Err(Failure::ProviderAlreadyLinked);
     }
     let email = identity.email.clone().unwrap_or_default().trim().to_lowercase();

@@ -105,14 +105,14 @@ async fn link_to_verified(
     user: User,
     address: &EmailAddress,
 ) -> Result<Decided, Attempt> {
-    let other: Option<serde_json::Value> = ctx
+    let other = ctx
         .db
-        .first(
+        .exists(
             &store::SUBJECT_OF_USER,
             &[user.id.0.as_str().into(), provider.name().into()],
         )
         .await?;
-    if other.is_some() {
+    if other {
         return Err(Attempt::Failed(Failure::ProviderAlreadyLinked));
     }
     let pending = PendingLink {

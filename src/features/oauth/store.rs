@@ -2,8 +2,7 @@
 //! side by side. Every statement that links or unlinks is batched with
 //! `RECOMPUTE_PROVIDERS`, so `users.identity_providers` never disagrees with `identities`.
 
-use serde::Deserialize;
-
+use crate::kernel::fields::from_fields;
 use crate::kernel::sql::{Sql, Statement, Value};
 use crate::kernel::{UnixSeconds, UserId};
 
@@ -27,7 +26,7 @@ pub const CONSUME_STATE: Sql = Sql::new(
      session_id, binding",
 );
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct StateRow {
     pub provider: String,
     pub redirect_to: String,
@@ -39,6 +38,17 @@ pub struct StateRow {
     pub session_id: Option<String>,
     pub binding: String,
 }
+from_fields!(StateRow {
+    provider,
+    redirect_to,
+    response_mode,
+    verifier,
+    nonce,
+    mode,
+    user_id,
+    session_id,
+    binding
+});
 
 /// The user of an identity: `?1` provider, `?2` subject.
 pub const USER_OF_IDENTITY: Sql = Sql::new(
@@ -52,10 +62,10 @@ pub const SUBJECT_OF_USER: Sql = Sql::new(
     "SELECT subject FROM identities WHERE user_id = ?1::text::uuid AND provider = ?2",
 );
 
-#[derive(Deserialize)]
 pub struct UserIdRow {
     pub user_id: String,
 }
+from_fields!(UserIdRow { user_id });
 
 /// A sign-in through an identity: `?1` provider, `?2` subject, `?3` email, `?4` now.
 pub const TOUCH_IDENTITY: Sql =
@@ -109,13 +119,19 @@ pub const LIST_IDENTITIES: Sql = Sql::new(
      ORDER BY created_at, provider",
 );
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct IdentityRow {
     pub provider: String,
     pub email: String,
     pub created_at: i64,
     pub last_used_at: i64,
 }
+from_fields!(IdentityRow {
+    provider,
+    email,
+    created_at,
+    last_used_at
+});
 
 /// Unlinks `?2` from `?1` only if a credential remains: a password (`''` means none), a
 /// passkey, or another identity. The condition and the delete are one statement, so two
@@ -160,13 +176,19 @@ pub const CONSUME_EXCHANGE_CODE: Sql = Sql::new(
      RETURNING user_id::text AS user_id, provider, link_subject, link_email",
 );
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ExchangeRow {
     pub user_id: String,
     pub provider: String,
     pub link_subject: Option<String>,
     pub link_email: Option<String>,
 }
+from_fields!(ExchangeRow {
+    user_id,
+    provider,
+    link_subject,
+    link_email
+});
 
 /// A used code whose link waits for the MFA challenge `?2` (until `?3`).
 pub const AWAIT_CHALLENGE: Sql =

@@ -6,10 +6,9 @@
 //! same statements whether or not the address has an account. A code is guessed with one
 //! atomic statement (`attempt`), a link token consumed with one (`consume`).
 
-use serde::Deserialize;
-
 use super::Purpose;
-use crate::kernel::sql::{flag, Database, Rows, Sql, Statement, StoreError, Value};
+use crate::kernel::fields::from_fields;
+use crate::kernel::sql::{Database, Rows, Sql, Statement, StoreError, Value};
 use crate::kernel::{SessionId, UnixSeconds, UserId};
 
 /// A stored one-time secret: its digest only, never the secret.
@@ -168,7 +167,6 @@ macro_rules! consumed_by {
     };
 }
 
-#[derive(Deserialize)]
 struct TokenRow {
     id: String,
     user_id: String,
@@ -179,9 +177,9 @@ struct TokenRow {
     created_at: i64,
     expires_at: i64,
     attempts: i64,
-    #[serde(default, deserialize_with = "flag")]
     consumed: bool,
 }
+from_fields!(TokenRow { id, user_id, purpose, digest, sent_to, session_id, created_at, expires_at, attempts; default: consumed });
 
 impl TokenRow {
     /// The token, if it has one of the purposes it was looked up for.
@@ -458,7 +456,8 @@ mod tests {
             let again = db.batch(&[consume(OTHER, "link", 111, "req-2")]).await.unwrap();
             assert!(again[0].rows.is_empty(), "used");
             let who = crate::kernel::sql::Sql::new(concat!("SELECT ", consumed_by!("1"), " AS user_id"), "");
-            let row: Option<serde_json::Value> = (&db as &dyn Database).first(&who, &["req-1".into()]).await.unwrap();
+            let row: Option<serde_json::Map<String, serde_json::Value>> =
+                (&db as &dyn Database).first(&who, &["req-1".into()]).await.unwrap();
             assert_eq!(row.unwrap()["user_id"], "u1");
         });
     }

@@ -1,7 +1,7 @@
 //! The HTTP adapter of passkeys (passkeys.md): registration, the list, rename, delete and
 //! the login ceremony.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -15,15 +15,17 @@ use super::{
 };
 use crate::features::sessions::{self, EMAIL_NOT_VERIFIED};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::ids::rfc3339;
 use crate::kernel::problem::{ApiError, NOT_FOUND};
 use crate::kernel::web::{body, Fields, Request, Response};
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct RegisterOptionsRequest {
     /// Reauthentication: required for a user with a password.
     pub current_password: Option<String>,
 }
+from_fields!(RegisterOptionsRequest { current_password });
 
 /// A challenge and the options of a ceremony, in WebAuthn's JSON form: pass `options` to
 /// `PublicKeyCredential.parseCreationOptionsFromJSON` (registration) or
@@ -35,7 +37,7 @@ pub struct OptionsResponse {
     pub options: Value,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RegisterVerifyRequest {
     pub challenge_id: String,
     /// `credential.toJSON()` of `navigator.credentials.create()`.
@@ -44,6 +46,11 @@ pub struct RegisterVerifyRequest {
     /// 1–64 characters after trimming; default the device label of the request, or `Passkey`.
     pub name: Option<String>,
 }
+from_fields!(RegisterVerifyRequest {
+    challenge_id,
+    credential,
+    name
+});
 
 /// A passkey; `id` is the service's own id, not the credential id.
 #[derive(Debug, Serialize, ToSchema)]
@@ -76,25 +83,31 @@ pub struct PasskeyList {
     pub items: Vec<PasskeyBody>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RenameRequest {
     /// 1–64 characters after trimming.
     pub name: String,
 }
+from_fields!(RenameRequest { name });
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, ToSchema)]
 pub struct LoginOptionsRequest {
     /// Without it, the options are for discoverable credentials (`allowCredentials` empty).
     pub email: Option<String>,
 }
+from_fields!(LoginOptionsRequest { email });
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginVerifyRequest {
     pub challenge_id: String,
     /// `credential.toJSON()` of `navigator.credentials.get()`.
     #[schema(value_type = Object)]
     pub credential: Value,
 }
+from_fields!(LoginVerifyRequest {
+    challenge_id,
+    credential
+});
 
 fn name_field(raw: &str) -> Result<PasskeyName, ApiError> {
     let mut fields = Fields::default();

@@ -3,14 +3,13 @@
 //! ends by recomputing `users.passkey_count`, so the mirror is exact after every
 //! transaction and the limit and "last credential" guards hold under concurrency.
 
-use serde::Deserialize;
-
 use crate::features::users::{User, UserRow};
-use crate::kernel::sql::{flag, Database, DbError, Sql, Statement, StoreError, Value};
+use crate::kernel::fields::from_fields;
+use crate::kernel::sql::{Database, DbError, Sql, Statement, StoreError, Value};
 use crate::kernel::{UnixSeconds, UserId};
 
 /// A stored passkey as its owner sees it.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasskeyRow {
     pub id: String,
     pub credential_id: String,
@@ -18,9 +17,17 @@ pub struct PasskeyRow {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
-    #[serde(deserialize_with = "flag")]
     pub backed_up: bool,
 }
+from_fields!(PasskeyRow {
+    id,
+    credential_id,
+    transports,
+    name,
+    created_at,
+    last_used_at,
+    backed_up
+});
 
 impl PasskeyRow {
     pub fn transports(&self) -> Vec<String> {
@@ -56,12 +63,16 @@ pub struct Found {
     pub user: User,
 }
 
-#[derive(Deserialize)]
 struct FoundRow {
     passkey_id: String,
     public_key: String,
     handle: Option<String>,
 }
+from_fields!(FoundRow {
+    passkey_id,
+    public_key,
+    handle
+});
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum InsertOutcome {
@@ -77,18 +88,18 @@ pub enum DeleteOutcome {
     LastCredential,
 }
 
-#[derive(Deserialize)]
 struct Handle {
     handle: String,
 }
+from_fields!(Handle { handle });
 
-#[derive(Deserialize)]
 struct Name {
     name: String,
 }
+from_fields!(Name { name });
 
 /// A consumed challenge's row.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ChallengeRow {
     pub challenge: String,
     pub ceremony: String,
@@ -96,6 +107,13 @@ pub struct ChallengeRow {
     pub session_id: Option<String>,
     pub binding: Option<String>,
 }
+from_fields!(ChallengeRow {
+    challenge,
+    ceremony,
+    user_id,
+    session_id,
+    binding
+});
 
 pub struct PasskeyStore<'a>(pub &'a dyn Database);
 
@@ -277,11 +295,14 @@ impl PasskeyStore<'_> {
     }
 }
 
-#[derive(Deserialize)]
 struct Credential {
     credential_id: String,
     transports: String,
 }
+from_fields!(Credential {
+    credential_id,
+    transports
+});
 
 impl Credential {
     fn split(self) -> (String, Vec<String>) {

@@ -1,11 +1,11 @@
 //! `POST {p}/auth/password/forget` and `POST {p}/auth/password/reset`.
 
-use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::flow::{self, ResetPasswordError};
 use super::{FORGET_EMAIL, FORGET_IP, INVALID_RESET_TOKEN, RESET_IP, RESET_TOKEN};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::problem::ApiError;
 use crate::kernel::secrets::OpaqueToken;
 use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
@@ -13,14 +13,14 @@ use crate::kernel::web::{body, email_only, Fields, Message, Request, Response};
 pub const FORGET_SENT: &str = "If the address belongs to an account, a password reset link is on its way.";
 
 // Documents the body `email_only` reads.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ForgetPasswordRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The `token` query parameter of the mailed link.
     #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
@@ -29,6 +29,7 @@ pub struct ResetPasswordRequest {
     #[schema(min_length = 8, max_length = 72)]
     pub new_password: String,
 }
+from_fields!(ResetPasswordRequest { token, new_password });
 
 #[utoipa::path(post, path = "/balance_hub/auth/password/forget", tag = "auth", request_body = ForgetPasswordRequest, responses(
     (status = 202, body = Message, description = "Same answer whether or not the account exists"),

@@ -10,6 +10,7 @@ use crate::kernel::sql::{Rows, Sql, Statement, StoreError};
 use crate::kernel::{UnixSeconds, UserId};
 
 use super::RESET_PASSWORD;
+use crate::kernel::fields::from_fields;
 
 /// `?1` the hash, `?2` now, `?3` the request.
 const SET_HASH: Sql = Sql::new(
@@ -70,6 +71,7 @@ pub fn reset_account(results: Vec<Rows>) -> Result<Option<(UserId, String)>, Sto
         id: String,
         email: String,
     }
+    from_fields!(Account { id, email });
     let mut results = results.into_iter();
     let consumed = results.next().is_some_and(|rows| !rows.rows.is_empty());
     if !consumed {

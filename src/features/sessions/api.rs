@@ -2,7 +2,7 @@
 //! and how the caller of an authenticated route is recognised.
 
 use futures_util::future::join;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::authenticate::{self, AuthenticateError, Caller};
@@ -15,22 +15,24 @@ use super::{
 };
 use crate::features::users::UserBody;
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::password::{InvalidPassword, MAX_PASSWORD_BYTES};
 use crate::kernel::problem::{ApiError, NOT_AUTHENTICATED};
 use crate::kernel::web::{body, Fields, Request, Response};
 
 pub use super::cookies::ACCESS_COOKIE;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginRequest {
     #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     #[schema(min_length = 1, max_length = 72)]
     pub password: String,
 }
+from_fields!(LoginRequest { email, password });
 
 /// OAuth2 password-flow form (`application/x-www-form-urlencoded`), as FastAPI clients send it.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LoginForm {
     /// The email address.
     #[schema(format = Email, max_length = 254)]
@@ -251,13 +253,13 @@ fn credentials(request: &Request) -> Result<(String, String), ApiError> {
 }
 
 /// The body of a logout; no body is `local`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct LogoutRequest {
     /// `local` ends this session (cookies cleared), `others` every other session of the
     /// user (this one and its cookies stay), `global` all of them (cookies cleared).
-    #[serde(default)]
     pub scope: Option<String>,
 }
+from_fields!(LogoutRequest { scope });
 
 #[utoipa::path(post, path = "/balance_hub/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>, content_type = "application/json"), responses(
     (status = 204, description = "The sessions of the scope are revoked; for `local` and `global` both cookies are cleared"),

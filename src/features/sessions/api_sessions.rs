@@ -1,7 +1,7 @@
 //! `POST {p}/auth/token/refresh`, `GET {p}/auth/sessions` and
 //! `DELETE {p}/auth/sessions/{id}`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::api::{caller, client_of, LoginResponse};
@@ -9,18 +9,19 @@ use super::cookies::{self, REFRESH_COOKIE};
 use super::rotation::{self, RefreshError};
 use super::{Sessions, INVALID_REFRESH_TOKEN, REFRESH_IP, REFRESH_SESSION, REFRESH_TOKEN_REUSED};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::from_fields;
 use crate::kernel::ids::rfc3339;
 use crate::kernel::problem::{ApiError, NOT_AUTHENTICATED};
 use crate::kernel::web::{body, Request, Response};
 use crate::kernel::SessionId;
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, ToSchema)]
 pub struct RefreshRequest {
     /// Wins over the `refresh_token` cookie when both are sent.
-    #[serde(default)]
     #[schema(max_length = 512)]
     pub refresh_token: Option<String>,
 }
+from_fields!(RefreshRequest { refresh_token });
 
 impl From<RefreshError> for ApiError {
     fn from(error: RefreshError) -> Self {

@@ -2,8 +2,7 @@
 //! country), for the new-device mail: a login with a key not seen in the last
 //! `NEW_DEVICE_WINDOW_DAYS` tells the owner — unless it is the user's first login ever.
 
-use serde::Deserialize;
-
+use crate::kernel::fields::from_fields;
 use crate::kernel::sql::{Rows, Sql, Statement};
 use crate::kernel::{UnixSeconds, UserId};
 
@@ -46,11 +45,11 @@ pub fn check_and_record(user: &UserId, key: &str, now: UnixSeconds, window_secon
 }
 
 pub fn is_new(results: &[Rows], at: usize) -> bool {
-    #[derive(Deserialize)]
     struct Seen {
         known: i64,
         recent: i64,
     }
+    from_fields!(Seen { known, recent });
     let seen = results
         .get(at)
         .cloned()

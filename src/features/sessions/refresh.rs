@@ -9,12 +9,12 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::features::users::UserRow;
+use crate::kernel::fields::from_fields;
 use crate::kernel::secrets::{random_bytes, SecretDigester};
-use crate::kernel::sql::{flag, Database, Sql, Statement, StoreError};
+use crate::kernel::sql::{Database, Sql, Statement, StoreError};
 use crate::kernel::{SessionId, UnixSeconds};
 
 /// The purpose under which refresh tokens are digested.
@@ -142,22 +142,28 @@ pub fn insert(digest: &str, session: &SessionId, n: i64, now: UnixSeconds) -> St
 }
 
 /// Where a presented token sits: its session and number.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Found {
     pub session_id: String,
     pub n: i64,
 }
+from_fields!(Found { session_id, n });
 
 /// The session after a rotation attempt (the row also holds the user's columns).
-#[derive(Deserialize)]
 pub struct ChainState {
     pub refresh_counter: i64,
-    #[serde(deserialize_with = "flag")]
     pub live: bool,
     pub session_expires_at: i64,
     pub issued_at: i64,
     pub used_at: Option<i64>,
 }
+from_fields!(ChainState {
+    refresh_counter,
+    live,
+    session_expires_at,
+    issued_at,
+    used_at
+});
 
 /// The client of the refresh, recorded on the session.
 pub struct Client<'a> {

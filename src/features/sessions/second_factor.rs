@@ -4,13 +4,12 @@
 //! decision; which second factors exist, and whether a user can use one, the features that
 //! offer them register (`Feature::second_factors`), so this file names none of them.
 
-use serde::Deserialize;
-
 use super::login::{open_session, ClientInfo, LoggedIn, LoginError};
 use super::SessionsSettings;
 use crate::features::users::{User, Users};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::{CompletedSignIn, Ctx};
+use crate::kernel::fields::from_fields;
 use crate::kernel::secrets::OpaqueToken;
 use crate::kernel::sql::{Sql, Statement, StoreError};
 use crate::kernel::UserId;
@@ -93,10 +92,10 @@ pub async fn sign_in(
     }))
 }
 
-#[derive(Deserialize)]
 struct Count {
     n: i64,
 }
+from_fields!(Count { n });
 
 /// A sign-in waiting for its second factor, as one try of its `mfa_token` admitted it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,11 +145,11 @@ impl PendingSignIn {
     }
 }
 
-#[derive(Deserialize)]
 struct PendingRow {
     user_id: String,
     first_factor: String,
 }
+from_fields!(PendingRow { user_id, first_factor });
 
 /// The second factor `method` was right: consumes the token (only the first success
 /// does), lets the features finish what waited for it (`sign_in_completed`) and opens the

@@ -1,9 +1,8 @@
 //! The `sessions` table, in both dialects side by side. A token is only as valid as its
 //! session: looking the session up is one round trip per authenticated request.
 
-use serde::Deserialize;
-
 use crate::features::users::{User, UserRow};
+use crate::kernel::fields::from_fields;
 use crate::kernel::sql::{Database, Sql, Statement, StoreError, Value};
 use crate::kernel::{SessionId, UnixSeconds, UserId};
 
@@ -48,7 +47,7 @@ impl Session {
 }
 
 /// A live session as its owner sees it in the list.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRow {
     pub id: String,
     pub created_at: i64,
@@ -61,6 +60,18 @@ pub struct SessionRow {
     pub city: Option<String>,
     pub auth_methods: String,
 }
+from_fields!(SessionRow {
+    id,
+    created_at,
+    last_seen_at,
+    expires_at,
+    ip,
+    user_agent,
+    device,
+    country,
+    city,
+    auth_methods
+});
 
 macro_rules! session_columns {
     (sqlite) => {
@@ -151,12 +162,16 @@ pub fn split_methods(stored: &str) -> Vec<String> {
 }
 
 /// Beside the user's columns.
-#[derive(Deserialize)]
 struct LiveRow {
     session_last_seen_at: Option<i64>,
     session_created_at: i64,
     session_auth_methods: String,
 }
+from_fields!(LiveRow {
+    session_last_seen_at,
+    session_created_at,
+    session_auth_methods
+});
 
 /// The sessions table, reached through whichever database the request has.
 pub struct Sessions<'a>(pub &'a dyn Database);

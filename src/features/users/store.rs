@@ -2,10 +2,9 @@
 //! runs them. Postgres keeps ids as `uuid` and instants as `timestamptz`; the domain sees
 //! text ids and Unix seconds either way.
 
-use serde::Deserialize;
-
 use super::model::User;
-use crate::kernel::sql::{flag, Database, DbError, Rows, Sql, Statement, StoreError, Value};
+use crate::kernel::fields::from_fields;
+use crate::kernel::sql::{Database, DbError, Rows, Sql, Statement, StoreError, Value};
 use crate::kernel::{EmailAddress, UnixSeconds, UserId};
 
 /// The columns of a `User`, for tables joined under the alias `$t` (`users` when alone).
@@ -158,26 +157,22 @@ impl From<DbError> for WriteUserError {
 }
 
 /// A `User` as a row of either dialect.
-#[derive(Deserialize)]
 pub struct UserRow {
     id: String,
     email: String,
     full_name: Option<String>,
     password_hash: String,
-    #[serde(deserialize_with = "flag")]
     email_verified: bool,
     created_at: i64,
     updated_at: i64,
     /// Mirrors a confirmed TOTP factor (written by `mfa` in the same transaction).
-    #[serde(default, deserialize_with = "flag")]
     mfa_enabled: bool,
     /// Mirrors the user's passkeys (written by `passkeys`).
-    #[serde(default)]
     passkey_count: i64,
     /// Mirrors the user's linked providers, comma-separated (written by `oauth`).
-    #[serde(default)]
     identity_providers: String,
 }
+from_fields!(UserRow { id, email, full_name, password_hash, email_verified, created_at, updated_at; default: mfa_enabled, passkey_count, identity_providers });
 
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
@@ -209,11 +204,10 @@ impl Users<'_> {
     /// it must now reset its password (a contested registration), `None` when the account
     /// no longer has that address or was verified meanwhile.
     pub async fn prove_address(&self, id: &UserId, email: &str, now: UnixSeconds) -> Result<Option<bool>, StoreError> {
-        #[derive(Deserialize)]
         struct Proven {
-            #[serde(deserialize_with = "flag")]
             must_reset: bool,
         }
+        from_fields!(Proven { must_reset });
         let params = [id.0.as_str().into(), email.into(), now.into()];
         let proven: Option<Proven> = self.0.first(&PROVE_ADDRESS, &params).await?;
         Ok(proven.map(|p| p.must_reset))
@@ -311,11 +305,10 @@ pub enum Registered {
 }
 
 pub fn registered(results: &[Rows], at: usize) -> Result<Registered, StoreError> {
-    #[derive(Deserialize)]
     struct Verified {
-        #[serde(deserialize_with = "flag")]
         email_verified: bool,
     }
+    from_fields!(Verified { email_verified });
     if results.get(at).is_some_and(|inserted| !inserted.rows.is_empty()) {
         return Ok(Registered::New);
     }

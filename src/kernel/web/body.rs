@@ -1,10 +1,9 @@
 //! Request bodies: JSON (and the OAuth2 form for login) into typed requests, with the
 //! contract's 400 / 413 / 415 / 422 answers.
 
-use serde::de::DeserializeOwned;
-
 use super::Request;
-use crate::kernel::problem::{ApiError, FieldError, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE};
+use crate::kernel::fields::{Fields, FromFields};
+use crate::kernel::problem::{ApiError, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE};
 
 /// Bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -28,7 +27,7 @@ fn is_json(media_type: &str) -> bool {
 
 /// Parses a JSON object body into `T`: wrong content type 415, bad syntax 400, a body that
 /// is not an object or does not fit `T` 422 naming the field.
-pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
+pub fn json<T: FromFields>(request: &Request) -> Result<T, ApiError> {
     match media_type(request) {
         Some(m) if is_json(&m) => {}
         _ => return Err(unsupported_media_type("application/json")),
@@ -38,7 +37,7 @@ pub fn json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError> {
 
 /// A JSON body that may be left out: no body at all is `None`; anything sent is parsed
 /// like `json` (so a wrong content type is still a 415).
-pub fn optional_json<T: DeserializeOwned>(request: &Request) -> Result<Option<T>, ApiError> {
+pub fn optional_json<T: FromFields>(request: &Request) -> Result<Option<T>, ApiError> {
     if request.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
@@ -49,51 +48,13 @@ pub fn unsupported_media_type(accepted: &str) -> ApiError {
     ApiError::new(&UNSUPPORTED_MEDIA_TYPE, format!("send the body as {accepted}"))
 }
 
-pub fn parse_json_bytes<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json_bytes<T: FromFields>(body: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::malformed_body(format!("the body is not valid JSON: {e}")))?;
-    if !value.is_object() {
+    let serde_json::Value::Object(object) = &value else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
-    }
-    from_value(value)
-}
-
-/// Maps a JSON object to `T`, naming the offending field in the 422.
-///
-/// Request bodies are flat objects, so the field is found without tracking a path through
-/// the deserializer (which would instantiate a second deserializer per body type): serde
-/// names a missing field itself, and a field of the wrong type is the one whose removal
-/// lets the rest through (or turns the error into that field missing). Only failures pay
-/// for the search.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    let error = match serde_json::from_value::<T>(value.clone()) {
-        Ok(parsed) => return Ok(parsed),
-        Err(error) => error.to_string(),
     };
-    let missing = |message: &str| {
-        message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    };
-    let (field, message) = match missing(&error) {
-        Some(field) => (field, "field required".to_owned()),
-        None => {
-            let culprit = value.as_object().and_then(|object| {
-                object.keys().find(|key| {
-                    let mut without = object.clone();
-                    without.remove(*key);
-                    match serde_json::from_value::<T>(serde_json::Value::Object(without)) {
-                        Ok(_) => true,
-                        Err(e) => missing(&e.to_string()).as_deref() == Some(key.as_str()),
-                    }
-                })
-            });
-            let message = error.split(" at line ").next().unwrap_or(&error).to_owned();
-            (culprit.cloned().unwrap_or_else(|| "body".to_owned()), message)
-        }
-    };
-    Err(ApiError::validation(vec![FieldError::new(&field, message)], false))
+    T::from_fields(Fields::new(object)).map_err(|error| ApiError::validation(vec![error], false))
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded.
@@ -132,13 +93,23 @@ fn percent_decode(raw: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::problem::FieldError;
 
-    #[derive(Debug, serde::Deserialize)]
+    #[derive(Debug)]
     struct Login {
         #[allow(dead_code)]
         email: String,
         #[allow(dead_code)]
         password: String,
+    }
+
+    impl FromFields for Login {
+        fn from_fields(f: Fields<'_>) -> Result<Self, FieldError> {
+            Ok(Self {
+                email: f.get("email")?,
+                password: f.get("password")?,
+            })
+        }
     }
 
     fn request(content_type: &str, body: &str) -> Request {
@@ -182,15 +153,24 @@ mod tests {
         assert!(err.problem.errors[0].message.starts_with("invalid type: sequence"));
         let err = json::<Login>(&request("application/json", r#"{"email":1,"password":"b"}"#)).unwrap_err();
         assert_eq!(err.problem.errors[0].field, "email");
-        #[derive(Debug, serde::Deserialize)]
+        #[derive(Debug)]
         struct Optional {
             #[allow(dead_code)]
             name: Option<String>,
             #[allow(dead_code)]
-            count: Option<u32>,
+            count: Option<i64>,
         }
-        let err = json::<Optional>(&request("application/json", r#"{"name":"a","count":-1}"#)).unwrap_err();
+        impl FromFields for Optional {
+            fn from_fields(f: Fields<'_>) -> Result<Self, FieldError> {
+                Ok(Self {
+                    name: f.get("name")?,
+                    count: f.get("count")?,
+                })
+            }
+        }
+        let err = json::<Optional>(&request("application/json", r#"{"name":"a","count":"1"}"#)).unwrap_err();
         assert_eq!(err.problem.errors[0].field, "count");
+        assert!(json::<Optional>(&request("application/json", r#"{"count":null}"#)).is_ok());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::email::EmailAddress;
 use super::password::{CommonPasswords, InvalidPassword, Password};
 use super::problem::{ApiError, FieldError};
+use crate::kernel::fields::from_fields;
 
 impl ApiError {
     /// The answer: problem+json with the error's own headers.
@@ -46,6 +47,7 @@ pub fn email_only(request: &Request) -> Result<EmailAddress, ApiError> {
     struct EmailOnly {
         email: String,
     }
+    from_fields!(EmailOnly { email });
     let input: EmailOnly = body::json(request)?;
     let mut fields = Fields::default();
     let email = fields.email("email", &input.email);
