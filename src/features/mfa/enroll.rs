@@ -83,15 +83,16 @@ pub async fn confirm(ctx: &Ctx<'_>, caller: &Caller, code: &totp::TotpCode) -> R
     let store = MfaStore(ctx.db);
     let now = ctx.clock.now();
     // The try is counted before the code is checked: five wrong ones and it is gone.
-    let Some(sealed) = store.try_enrollment(&user.id, now).await? else {
+    let Some(enrollment) = store.try_enrollment(&user.id, now).await? else {
         let row = store.totp(&user.id).await?;
         return Err(match factor::is_confirmed(row.as_ref()) {
             true => ConfirmError::AlreadyEnabled,
             false => ConfirmError::EnrollmentMissing,
         });
     };
+    let sealed = enrollment.secret;
     let secret = factor::open(ctx, &user.id, &sealed).await?;
-    let Some(step) = totp::matching_step(&secret.0, code, now, -1) else {
+    let Some(step) = totp::matching_step(&secret.0, code, now, enrollment.last_step) else {
         return Err(ConfirmError::InvalidCode);
     };
     let codes = recovery::generation();

@@ -77,7 +77,7 @@ pub async fn disable(
     authorize(ctx, caller, current_password, presented).await?;
     let user = &caller.user;
     let now = ctx.clock.now();
-    let mut statements = store::disable(&user.id);
+    let mut statements = store::disable(&user.id, now);
     statements.push(sessions::revoke_all_but(&user.id, Some(&caller.session_id), now));
     ctx.db.batch(&statements).await.map_err(StoreError::from)?;
     ctx.outbox.send(mails::notice(ctx, &mails::MFA_DISABLED, &user.email));

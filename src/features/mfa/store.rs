@@ -4,9 +4,18 @@
 //! recovery code is spent by the `UPDATE` that marks it, an enrollment try is counted by the
 //! `UPDATE` that admits it.
 
+use super::totp::{SKEW_STEPS, STEP_SECONDS};
 use crate::kernel::fields::from_fields;
 use crate::kernel::sql::{Database, Sql, Statement, StoreError, Value};
 use crate::kernel::{UnixSeconds, UserId};
+
+/// A live enrollment: its sealed secret, and the last TOTP step accepted for the user
+/// (kept from a factor disabled moments ago).
+pub struct Enrollment {
+    pub secret: String,
+    pub last_step: i64,
+}
+from_fields!(Enrollment { secret, last_step });
 
 /// A user's TOTP row: a pending enrollment or the confirmed factor.
 #[derive(Debug, Clone)]
@@ -47,20 +56,15 @@ impl MfaStore<'_> {
     }
 
     /// Counts one try at confirming a live enrollment (`ENROLL_TRIES` at most): its sealed
-    /// secret, or `None` when there is no live one.
-    pub async fn try_enrollment(&self, user: &UserId, now: UnixSeconds) -> Result<Option<String>, StoreError> {
-        struct Secret {
-            secret: String,
-        }
-        from_fields!(Secret { secret });
-        let row: Option<Secret> = self
-            .0
+    /// secret and the last step accepted for the user (the enrollment's codes must be
+    /// later), or `None` when there is no live one.
+    pub async fn try_enrollment(&self, user: &UserId, now: UnixSeconds) -> Result<Option<Enrollment>, StoreError> {
+        self.0
             .first(
                 &TRY_ENROLLMENT,
                 &[user.0.as_str().into(), now.into(), ENROLL_TRIES.into()],
             )
-            .await?;
-        Ok(row.map(|r| r.secret))
+            .await
     }
 
     /// Records `step` as the last one accepted, if it is later than the last: the one
@@ -131,11 +135,16 @@ pub fn replace_recovery_codes(user: &UserId, now: UnixSeconds, digests: &[String
     statements
 }
 
-/// Turns 2FA off: the secret, every recovery code, the mirror flag.
-pub fn disable(user: &UserId) -> Vec<Statement> {
+/// Turns 2FA off: the secret, every recovery code, the mirror flag. The factor's row
+/// stays a while as a spent enrollment, keeping its last accepted step: an enrollment
+/// begun meanwhile is not confirmed by a code of that step (a time step once accepted is
+/// never accepted again for the user). Housekeeping drops the row once every code of that
+/// step is outside the skew window.
+pub fn disable(user: &UserId, now: UnixSeconds) -> Vec<Statement> {
     let id = || Value::from(user.0.as_str());
+    let kept_until = now + (SKEW_STEPS + 2) * STEP_SECONDS;
     vec![
-        Statement::new(DELETE_TOTP, vec![id()]),
+        Statement::new(DISABLE_TOTP, vec![id(), kept_until.into(), ENROLL_TRIES.into()]),
         Statement::new(DELETE_RECOVERY_CODES, vec![id()]),
         Statement::new(MARK_DISABLED, vec![id()]),
     ]
@@ -146,17 +155,19 @@ const TOTP: Sql = Sql::new(
     "SELECT secret, confirmed_at, last_step FROM mfa_totp WHERE user_id = ?1::text::uuid",
 );
 
-/// `?1` user, `?2` sealed secret, `?3` now, `?4` expiry. A confirmed row is left alone.
+/// `?1` user, `?2` sealed secret, `?3` now, `?4` expiry. A confirmed row is left alone;
+/// an unconfirmed one (a restarted enrollment, or a factor just disabled) keeps its last
+/// accepted step.
 const BEGIN_ENROLLMENT: Sql = Sql::new(
     "INSERT INTO mfa_totp (user_id, secret, created_at, enroll_expires_at, enroll_attempts, last_step) \
      VALUES (?1, ?2, ?3, ?4, 0, -1) \
      ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
-     enroll_expires_at = excluded.enroll_expires_at, enroll_attempts = 0, last_step = -1 \
+     enroll_expires_at = excluded.enroll_expires_at, enroll_attempts = 0 \
      WHERE mfa_totp.confirmed_at IS NULL",
     "INSERT INTO mfa_totp (user_id, secret, created_at, enroll_expires_at, enroll_attempts, last_step) \
      VALUES (?1::text::uuid, ?2, ?3, ?4, 0, -1) \
      ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at, \
-     enroll_expires_at = excluded.enroll_expires_at, enroll_attempts = 0, last_step = -1 \
+     enroll_expires_at = excluded.enroll_expires_at, enroll_attempts = 0 \
      WHERE mfa_totp.confirmed_at IS NULL",
 );
 
@@ -164,10 +175,10 @@ const BEGIN_ENROLLMENT: Sql = Sql::new(
 const TRY_ENROLLMENT: Sql = Sql::new(
     "UPDATE mfa_totp SET enroll_attempts = enroll_attempts + 1 \
      WHERE user_id = ?1 AND confirmed_at IS NULL AND enroll_expires_at > ?2 AND enroll_attempts < ?3 \
-     RETURNING secret",
+     RETURNING secret, last_step",
     "UPDATE mfa_totp SET enroll_attempts = enroll_attempts + 1 \
      WHERE user_id = ?1::text::uuid AND confirmed_at IS NULL AND enroll_expires_at > ?2 AND enroll_attempts < ?3 \
-     RETURNING secret",
+     RETURNING secret, last_step",
 );
 
 /// `?1` user, `?2` the sealed secret the code was checked against (a restarted enrollment
@@ -198,9 +209,12 @@ const ACCEPT_STEP: Sql = Sql::new(
     "UPDATE mfa_totp SET last_step = ?2 WHERE user_id = ?1::text::uuid AND confirmed_at IS NOT NULL AND last_step < ?2",
 );
 
-const DELETE_TOTP: Sql = Sql::new(
-    "DELETE FROM mfa_totp WHERE user_id = ?1",
-    "DELETE FROM mfa_totp WHERE user_id = ?1::text::uuid",
+/// `?1` user, `?2` until when the row stays, `?3` the enrollment tries (all spent).
+const DISABLE_TOTP: Sql = Sql::new(
+    "UPDATE mfa_totp SET secret = '', confirmed_at = NULL, confirmed_by = NULL, \
+     enroll_expires_at = ?2, enroll_attempts = ?3 WHERE user_id = ?1",
+    "UPDATE mfa_totp SET secret = '', confirmed_at = NULL, confirmed_by = NULL, \
+     enroll_expires_at = ?2, enroll_attempts = ?3 WHERE user_id = ?1::text::uuid",
 );
 
 const DELETE_RECOVERY_CODES: Sql = Sql::new(

@@ -871,3 +871,63 @@ fn a_request_without_current_password_costs_no_lockout_attempt() {
     );
     assert_eq!(disabled.response.status, 204);
 }
+
+#[test]
+fn a_step_accepted_before_a_disable_does_not_confirm_the_next_enrollment() {
+    let world = world();
+    let ada = enrolled(&world, "ada@example.com");
+    let verified = verify(
+        &world,
+        &mfa_token(&login(&world, &ada.email)),
+        json!({"code": ada.code(&world, 0)}),
+    );
+    assert_eq!(verified.response.status, 200, "{:?}", body(&verified));
+    let disabled = send(
+        &world,
+        post(
+            "/mfa/totp/disable",
+            Some(&ada.token),
+            json!({"current_password": PASSWORD, "recovery_code": ada.recovery_codes[0]}),
+        ),
+    );
+    assert_eq!(disabled.response.status, 204);
+    let enrollment = enroll(&world, &ada.token);
+    assert_eq!(enrollment.response.status, 200, "{:?}", body(&enrollment));
+    let secret = decode_base32(body(&enrollment)["secret"].as_str().unwrap());
+    let step = totp::step_at(world.clock.now());
+    let confirm = |code: String| {
+        send(
+            &world,
+            post("/mfa/totp/confirm", Some(&ada.token), json!({ "code": code })),
+        )
+    };
+    let same_step = confirm(totp::code_text(&secret, step));
+    assert_eq!(
+        answer(&same_step),
+        (400, "invalid_code".into()),
+        "the step was spent before the disable"
+    );
+    let next_step = confirm(totp::code_text(&secret, step + 1));
+    assert_eq!(next_step.response.status, 200, "{:?}", body(&next_step));
+    // Once the window has passed, housekeeping may drop a disabled factor's row.
+    let disabled_too = enrolled(&world, "bob@example.com");
+    let disabled = send(
+        &world,
+        post(
+            "/mfa/totp/disable",
+            Some(&disabled_too.token),
+            json!({"current_password": PASSWORD, "recovery_code": disabled_too.recovery_codes[0]}),
+        ),
+    );
+    assert_eq!(disabled.response.status, 204);
+    let rows = || world.query("SELECT user_id FROM mfa_totp").len();
+    assert_eq!(rows(), 2);
+    world.advance(5 * totp::STEP_SECONDS);
+    for feature in FEATURES {
+        for statement in feature.housekeeping {
+            let now = world.clock.now();
+            pollster::block_on(crate::kernel::sql::Database::run(&world.db, statement, &[now.into()])).unwrap();
+        }
+    }
+    assert_eq!(rows(), 1, "ada's confirmed factor stays, bob's disabled one goes");
+}
