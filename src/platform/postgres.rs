@@ -52,16 +52,15 @@ impl Postgres {
             .connection_string()
             .parse()
             .map_err(|e| StoreError(format!("Postgres config: {e}")))?;
-        let socket = Socket::builder()
-            .secure_transport(SecureTransport::StartTls)
-            .connect(hyperdrive.host(), hyperdrive.port())
-            .map_err(|e| StoreError(format!("Postgres socket: {e}")))?;
-        let (client, connection) = deadline(CONNECT_TIMEOUT, "connect", config.connect_raw(socket, PassthroughTls))
-            .await?
-            .map_err(|e| StoreError(format!("Postgres connect: {e}")))?;
-        wasm_bindgen_futures::spawn_local(async move {
-            let _ = connection.await;
-        });
+        // A connection refused or reset while it is being set up is tried once more:
+        // nothing was sent yet, and a reset under load should not cost the request. A
+        // database that is down fails both tries at once, and the request answers 503; one
+        // that does not answer is not waited for twice.
+        let client = match connect(hyperdrive, &config).await {
+            Ok(client) => client,
+            Err(Connect::Failed(_)) => connect(hyperdrive, &config).await.map_err(Connect::into_error)?,
+            Err(other) => return Err(other.into_error()),
+        };
         let client = Rc::new(client);
         self.client.replace(Some(client.clone()));
         Ok(client)
@@ -88,6 +87,36 @@ impl Postgres {
             changes,
         })
     }
+}
+
+/// Why a connection could not be opened.
+enum Connect {
+    Failed(StoreError),
+    TimedOut(StoreError),
+}
+
+impl Connect {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::Failed(error) | Self::TimedOut(error) => error,
+        }
+    }
+}
+
+/// Opens one connection through Hyperdrive, its driver task running beside the request.
+async fn connect(hyperdrive: &Hyperdrive, config: &tokio_postgres::Config) -> Result<Client, Connect> {
+    let socket = Socket::builder()
+        .secure_transport(SecureTransport::StartTls)
+        .connect(hyperdrive.host(), hyperdrive.port())
+        .map_err(|e| Connect::Failed(StoreError(format!("Postgres socket: {e}"))))?;
+    let (client, connection) = deadline(CONNECT_TIMEOUT, "connect", config.connect_raw(socket, PassthroughTls))
+        .await
+        .map_err(Connect::TimedOut)?
+        .map_err(|e| Connect::Failed(StoreError(format!("Postgres connect: {e}"))))?;
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 fn db_error(error: tokio_postgres::Error) -> DbError {
