@@ -363,9 +363,11 @@ impl TestApp {
     /// Registers and verifies a fresh account; answers its email.
     pub fn verified_user(&self, tag: &str) -> String {
         let email = unique_email(tag);
-        assert_eq!(self.register(&email, PASSWORD).status, 201);
+        let registered = self.register(&email, PASSWORD);
+        assert_eq!(registered.status, 201, "register: {}", registered.body);
         let code = self.sendgrid.latest_code(&email, 1);
-        assert_eq!(self.verify(&email, &code).status, 200);
+        let verified = self.verify(&email, &code);
+        assert_eq!(verified.status, 200, "verify-email: {}", verified.body);
         email
     }
 
