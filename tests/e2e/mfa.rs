@@ -1432,6 +1432,53 @@ pub fn twenty_concurrent_verifies_of_one_token_succeed_once() {
     );
 }
 
+/// Two different valid recovery codes on one `mfa_token` at once: one signs in, and the
+/// other, which signed nobody in, is still unused afterwards (it is not lost to the race).
+pub fn a_recovery_code_that_loses_a_race_for_the_token_still_works() {
+    let app = spawn_app();
+    let account = enrolled(app, "mfa-factor-race");
+    let mut codes = account.codes.clone();
+    for trial in 0..4 {
+        let token = challenge(app, &account.email);
+        let (first, second) = (codes.pop().unwrap(), codes.pop().unwrap());
+        let barrier = Barrier::new(2);
+        let answers: Vec<Answer> = std::thread::scope(|scope| {
+            let running: Vec<_> = [&first, &second]
+                .into_iter()
+                .map(|code| {
+                    let (barrier, token) = (&barrier, &token);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        verify_recovery(app, token, code)
+                    })
+                })
+                .collect();
+            running.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "trial {trial}: {:?}",
+            answers.iter().map(|a| (a.status, &a.body)).collect::<Vec<_>>()
+        );
+        let loser = if statuses[0] == 200 { second } else { first };
+        let loss = answers.iter().find(|a| a.status != 200).unwrap();
+        assert_eq!(
+            (loss.status, loss.json()["code"].as_str().unwrap_or_default()),
+            (400, "invalid_mfa_token"),
+            "trial {trial}: {}",
+            loss.body
+        );
+        let again = verify_recovery(app, &challenge(app, &account.email), &loser);
+        assert_eq!(
+            again.status, 200,
+            "trial {trial}: the losing code still works: {}",
+            again.body
+        );
+    }
+}
+
 /// One valid code on five different `mfa_token`s at once: one success, four 401
 /// `invalid_mfa_code` (the step is spent atomically).
 pub fn one_code_on_several_tokens_at_once_succeeds_once() {
@@ -2271,6 +2318,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         five_wrong_codes_kill_the_mfa_token,
         twenty_concurrent_verifies_of_one_token_succeed_once,
         one_code_on_several_tokens_at_once_succeeds_once,
+        a_recovery_code_that_loses_a_race_for_the_token_still_works,
         one_recovery_code_on_several_tokens_at_once_signs_in_once,
         concurrent_confirms_turn_2fa_on_once,
         malformed_verify_bodies_are_422_and_spaces_are_ignored,

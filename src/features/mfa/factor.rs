@@ -9,7 +9,7 @@ use super::MfaSettings;
 use crate::kernel::crypto::{open_text, seal_text, CryptoError};
 use crate::kernel::feature::Ctx;
 use crate::kernel::sql::StoreError;
-use crate::kernel::UserId;
+use crate::kernel::{UnixSeconds, UserId};
 
 /// The methods' names, as `auth_methods` and the challenge's `methods` spell them.
 pub const TOTP: &str = "totp";
@@ -53,6 +53,22 @@ pub async fn check(ctx: &Ctx<'_>, user: &UserId, presented: &Presented) -> Resul
                 .await?)
         }
     }
+}
+
+/// Gives back what `check` used up since `since` when it signed nobody in (another verify
+/// of the same mfa_token won meanwhile): a recovery code is unused again. A TOTP step stays
+/// spent (the next step's code is 30 s away).
+pub async fn give_back(
+    ctx: &Ctx<'_>,
+    user: &UserId,
+    presented: &Presented,
+    since: UnixSeconds,
+) -> Result<(), FactorError> {
+    if let Presented::RecoveryCode(code) = presented {
+        let digest = code.digest(ctx.digester, user);
+        MfaStore(ctx.db).restore_recovery_code(user, &digest, since).await?;
+    }
+    Ok(())
 }
 
 /// A TOTP code of the user's confirmed factor for a step later than the last accepted

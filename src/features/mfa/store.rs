@@ -84,6 +84,19 @@ impl MfaStore<'_> {
         Ok(self.0.execute(&SPEND_RECOVERY_CODE, &params).await? == 1)
     }
 
+    /// Makes `digest` unused again if it was spent at `since` or later: only the request
+    /// that spent it since then asks (nobody else could spend it while it was spent).
+    pub async fn restore_recovery_code(
+        &self,
+        user: &UserId,
+        digest: &str,
+        since: UnixSeconds,
+    ) -> Result<(), StoreError> {
+        let params = [user.0.as_str().into(), digest.into(), since.into()];
+        self.0.execute(&RESTORE_RECOVERY_CODE, &params).await?;
+        Ok(())
+    }
+
     pub async fn unused_recovery_codes(&self, user: &UserId) -> Result<i64, StoreError> {
         let count: Option<Count> = self.0.first(&UNUSED_RECOVERY_CODES, &[user.0.as_str().into()]).await?;
         Ok(count.map_or(0, |c| c.n))
@@ -252,6 +265,11 @@ const SPEND_RECOVERY_CODE: Sql = Sql::new(
     "UPDATE mfa_recovery_codes SET used_at = ?3 WHERE user_id = ?1::text::uuid AND digest = ?2 AND used_at IS NULL",
 );
 
+const RESTORE_RECOVERY_CODE: Sql = Sql::new(
+    "UPDATE mfa_recovery_codes SET used_at = NULL WHERE user_id = ?1 AND digest = ?2 AND used_at >= ?3",
+    "UPDATE mfa_recovery_codes SET used_at = NULL WHERE user_id = ?1::text::uuid AND digest = ?2 AND used_at >= ?3",
+);
+
 const UNUSED_RECOVERY_CODES: Sql = Sql::new(
     "SELECT count(*) AS n FROM mfa_recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
     "SELECT count(*) AS n FROM mfa_recovery_codes WHERE user_id = ?1::text::uuid AND used_at IS NULL",
@@ -292,6 +310,33 @@ mod tests {
             assert_eq!(store.unused_recovery_codes(&user).await.unwrap(), 2);
             assert!(store.spend_recovery_code(&user, "w1", 130).await.unwrap());
             assert!(!store.spend_recovery_code(&user, "l1", 130).await.unwrap());
+        });
+    }
+
+    /// A recovery code given back is unused again, only if it was spent since the time the
+    /// caller names (an earlier spend was someone else's use).
+    #[test]
+    fn a_recovery_code_spent_since_is_given_back_and_an_earlier_spend_is_not() {
+        let db = SqliteDatabase::default();
+        insert_user(&db, "u1", "ada@example.com", true);
+        let (store, user) = (MfaStore(&db), UserId("u1".into()));
+        pollster::block_on(async {
+            db.batch(&replace_recovery_codes(&user, 100, &["a".into(), "b".into()]))
+                .await
+                .unwrap();
+            assert!(store.spend_recovery_code(&user, "a", 200).await.unwrap());
+            store.restore_recovery_code(&user, "a", 200).await.unwrap();
+            assert_eq!(store.unused_recovery_codes(&user).await.unwrap(), 2, "given back");
+            assert!(
+                store.spend_recovery_code(&user, "a", 300).await.unwrap(),
+                "and usable again"
+            );
+            store.restore_recovery_code(&user, "a", 301).await.unwrap();
+            assert_eq!(
+                store.unused_recovery_codes(&user).await.unwrap(),
+                1,
+                "spent before 301: kept"
+            );
         });
     }
 }

@@ -70,6 +70,7 @@ pub async fn verify(
         .await?
         .ok_or(VerifyError::InvalidToken)?;
     let attempt = LockoutAttempt::begin(ctx, &user.email).await?;
+    let checked_at = ctx.clock.now();
     let right = match presented {
         SecondFactor::Code(code) => factor::check(ctx, &user.id, code).await?,
         SecondFactor::Passkey {
@@ -97,9 +98,14 @@ pub async fn verify(
     }
     let email = user.email.clone();
     let user_id = user.id.clone();
-    let logged_in = sessions::complete_sign_in(ctx, &pending, user, client, presented.method())
-        .await?
-        .ok_or(VerifyError::InvalidToken)?;
+    let Some(logged_in) = sessions::complete_sign_in(ctx, &pending, user, client, presented.method()).await? else {
+        // Another verify of this mfa_token won between the two steps: this one's factor
+        // signed nobody in, so a recovery code it spent is not lost.
+        if let SecondFactor::Code(code) = presented {
+            factor::give_back(ctx, &user_id, code, checked_at).await?;
+        }
+        return Err(VerifyError::InvalidToken);
+    };
     if let SecondFactor::Code(Presented::RecoveryCode(_)) = presented {
         let remaining = MfaStore(ctx.db).unused_recovery_codes(&user_id).await?;
         ctx.outbox.send(mails::recovery_code_used(ctx, &email, remaining));
