@@ -129,10 +129,10 @@ impl FieldValue for i64 {
 /// booleans). Request bodies have no boolean fields.
 impl FieldValue for bool {
     fn from_json(value: &Value) -> Result<Self, String> {
-        match value {
-            Value::Bool(b) => Ok(*b),
-            Value::Number(n) if n.as_i64().is_some() => Ok(n.as_i64() != Some(0)),
-            other => Err(invalid(other, "a boolean")),
+        match (value, value.as_i64()) {
+            (Value::Bool(b), _) => Ok(*b),
+            (_, Some(i)) => Ok(i != 0),
+            (other, None) => Err(invalid(other, "a boolean")),
         }
     }
 }

@@ -5,8 +5,9 @@
 //! store code once, against `dyn Database`. The platform supplies the executors (D1, and
 //! Postgres through Hyperdrive); native tests run the same SQL on an in-memory SQLite.
 
-use super::fields::{self, FromFields};
 use async_trait::async_trait;
+
+use super::fields::{self, FromFields};
 
 /// A storage failure the flows cannot do anything about (database down, timeout, bad SQL).
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +137,8 @@ impl Statement {
 }
 
 /// What one statement answered: its rows as JSON objects (column name to value; integers,
-/// text, booleans — SQLite's booleans are 0 or 1, which `bool` fields read as false and true), and the rows it changed.
+/// text, booleans — SQLite's are 0 or 1, which `bool` fields read as false and true), and
+/// the rows it changed.
 #[derive(Debug, Clone, Default)]
 pub struct Rows {
     pub rows: Vec<serde_json::Value>,
