@@ -8,7 +8,22 @@
 
 use serde_json::{Map, Value};
 
-use super::problem::FieldError;
+/// The field a reader could not read, and why (a 422's item for a body, a store error for
+/// a row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub field: String,
+    pub message: String,
+}
+
+impl Mismatch {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
 
 /// The fields of one JSON object.
 #[derive(Clone, Copy)]
@@ -20,15 +35,15 @@ impl<'a> Fields<'a> {
     }
 
     /// The field `name`: required unless `T` is an `Option` (missing or `null` is `None`).
-    pub fn get<T: FieldValue>(&self, name: &str) -> Result<T, FieldError> {
+    pub fn get<T: FieldValue>(&self, name: &str) -> Result<T, Mismatch> {
         match self.0.get(name) {
-            Some(value) => T::from_json(value).map_err(|message| FieldError::new(name, message)),
-            None => T::missing().ok_or_else(|| FieldError::new(name, "field required")),
+            Some(value) => T::from_json(value).map_err(|message| Mismatch::new(name, message)),
+            None => T::missing().ok_or_else(|| Mismatch::new(name, "field required")),
         }
     }
 
     /// The field `name`, or `T`'s default when it is missing or `null`.
-    pub fn or_default<T: FieldValue + Default>(&self, name: &str) -> Result<T, FieldError> {
+    pub fn or_default<T: FieldValue + Default>(&self, name: &str) -> Result<T, Mismatch> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(T::default()),
             Some(_) => self.get(name),
@@ -38,7 +53,7 @@ impl<'a> Fields<'a> {
 
 /// A type made from the fields of one object.
 pub trait FromFields: Sized {
-    fn from_fields(fields: Fields<'_>) -> Result<Self, FieldError>;
+    fn from_fields(fields: Fields<'_>) -> Result<Self, Mismatch>;
 }
 
 /// `FromFields` for a struct whose fields are read under their own names; those after
@@ -49,7 +64,7 @@ macro_rules! from_fields {
         impl $crate::kernel::fields::FromFields for $type {
             fn from_fields(
                 fields: $crate::kernel::fields::Fields<'_>,
-            ) -> Result<Self, $crate::kernel::problem::FieldError> {
+            ) -> Result<Self, $crate::kernel::fields::Mismatch> {
                 Ok(Self {
                     $($field: fields.get(stringify!($field))?,)*
                     $($($defaulted: fields.or_default(stringify!($defaulted))?,)+)?
@@ -62,16 +77,16 @@ pub(crate) use from_fields;
 
 /// The object as it is.
 impl FromFields for Map<String, Value> {
-    fn from_fields(fields: Fields<'_>) -> Result<Self, FieldError> {
+    fn from_fields(fields: Fields<'_>) -> Result<Self, Mismatch> {
         Ok(fields.0.clone())
     }
 }
 
 /// Reads `value` (an object) as `T`.
-pub fn read<T: FromFields>(value: &Value) -> Result<T, FieldError> {
+pub fn read<T: FromFields>(value: &Value) -> Result<T, Mismatch> {
     match value {
         Value::Object(object) => T::from_fields(Fields::new(object)),
-        other => Err(FieldError::new(
+        other => Err(Mismatch::new(
             "body",
             format!("invalid type: {}, expected an object", kind(other)),
         )),
@@ -180,7 +195,7 @@ mod tests {
 
     from_fields!(Example { name, count, note; default: active, tags });
 
-    fn example(value: Value) -> Result<Example, FieldError> {
+    fn example(value: Value) -> Result<Example, Mismatch> {
         read(&value)
     }
 

@@ -285,7 +285,7 @@ mod tests {
             on: bool,
         }
         impl FromFields for Row {
-            fn from_fields(f: fields::Fields<'_>) -> Result<Self, crate::kernel::problem::FieldError> {
+            fn from_fields(f: fields::Fields<'_>) -> Result<Self, fields::Mismatch> {
                 Ok(Self { on: f.get("on")? })
             }
         }

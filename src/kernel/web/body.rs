@@ -3,7 +3,7 @@
 
 use super::Request;
 use crate::kernel::fields::{Fields, FromFields};
-use crate::kernel::problem::{ApiError, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE};
+use crate::kernel::problem::{ApiError, FieldError, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE};
 
 /// Bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -54,7 +54,8 @@ pub fn parse_json_bytes<T: FromFields>(body: &[u8]) -> Result<T, ApiError> {
     let serde_json::Value::Object(object) = &value else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
-    T::from_fields(Fields::new(object)).map_err(|error| ApiError::validation(vec![error], false))
+    T::from_fields(Fields::new(object))
+        .map_err(|error| ApiError::validation(vec![FieldError::new(&error.field, error.message)], false))
 }
 
 /// `application/x-www-form-urlencoded` pairs, percent-decoded.
@@ -93,7 +94,7 @@ fn percent_decode(raw: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::problem::FieldError;
+    use crate::kernel::fields::Mismatch;
 
     #[derive(Debug)]
     struct Login {
@@ -104,7 +105,7 @@ mod tests {
     }
 
     impl FromFields for Login {
-        fn from_fields(f: Fields<'_>) -> Result<Self, FieldError> {
+        fn from_fields(f: Fields<'_>) -> Result<Self, Mismatch> {
             Ok(Self {
                 email: f.get("email")?,
                 password: f.get("password")?,
@@ -161,7 +162,7 @@ mod tests {
             count: Option<i64>,
         }
         impl FromFields for Optional {
-            fn from_fields(f: Fields<'_>) -> Result<Self, FieldError> {
+            fn from_fields(f: Fields<'_>) -> Result<Self, Mismatch> {
                 Ok(Self {
                     name: f.get("name")?,
                     count: f.get("count")?,
