@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::features::users::testing::PASSWORD;
-use crate::kernel::config::test_var;
+use crate::kernel::config::test_vars_with;
 use crate::kernel::events::AuthEvent;
 use crate::kernel::testing::TestWorld;
 use crate::rate_limit::{Decision, Gate, LimiterError, LockoutPolicy, Policy, RateLimiter};
@@ -145,13 +145,7 @@ fn problem(handled: &Handled) -> serde_json::Value {
 }
 
 fn world_with(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
-    let read = move |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| test_var(name))
-    };
-    TestWorld::with_vars(FEATURES, &read)
+    TestWorld::with_vars(FEATURES, &test_vars_with(vars))
 }
 
 #[test]

@@ -338,13 +338,7 @@ mod mail_tests {
 
     /// `POST {p}/auth/send-code` on a world with these variables over the test ones.
     fn send_code(vars: &'static [(&'static str, &'static str)]) -> (Handled, Vec<String>) {
-        let read = move |name: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-                .or_else(|| crate::kernel::config::test_var(name))
-        };
-        let world = TestWorld::with_vars(&[], &read);
+        let world = TestWorld::with_vars(&[], &crate::kernel::config::test_vars_with(vars));
         let request = Request::new("POST", "/balance_hub/auth/send-code")
             .with_header("content-type", "application/json")
             .with_body("{}");

@@ -380,6 +380,18 @@ pub fn test_var(name: &str) -> Option<String> {
     }
 }
 
+/// The test variables with `overrides` over them (the first pair naming a variable wins).
+#[cfg(test)]
+pub fn test_vars_with<'a>(overrides: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        overrides
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| test_var(name))
+    }
+}
+
 #[cfg(test)]
 pub fn test_config() -> Config {
     Config::from_vars(&Vars::new(&test_var)).unwrap()

@@ -17,14 +17,13 @@
 //! Mails are told apart by their subject.
 
 use std::collections::BTreeSet;
-use std::sync::Barrier;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use crate::harness::fake_sendgrid::SentMail;
 use crate::harness::totp::{base32_decode, hotp};
-use crate::harness::{spawn_app, spawn_isolated_app_with, unique_ip, Answer, TestApp, PASSWORD};
+use crate::harness::{at_once, spawn_app, spawn_isolated_app_with, unique_ip, Answer, TestApp, PASSWORD};
 
 const CHROME_WINDOWS: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -1393,18 +1392,7 @@ pub fn twenty_concurrent_verifies_of_one_token_succeed_once() {
     let mut account = enrolled(app, "mfa-twenty");
     let token = challenge(app, &account.email);
     let code = account.totp.next_code();
-    let barrier = Barrier::new(20);
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..20)
-            .map(|_| {
-                scope.spawn(|| {
-                    barrier.wait();
-                    verify_code(app, &token, &code)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let answers = at_once(&[(); 20], |_| verify_code(app, &token, &code));
     let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(
         winners.len(),
@@ -1441,20 +1429,7 @@ pub fn a_recovery_code_that_loses_a_race_for_the_token_still_works() {
     for trial in 0..4 {
         let token = challenge(app, &account.email);
         let (first, second) = (codes.pop().unwrap(), codes.pop().unwrap());
-        let barrier = Barrier::new(2);
-        let answers: Vec<Answer> = std::thread::scope(|scope| {
-            let running: Vec<_> = [&first, &second]
-                .into_iter()
-                .map(|code| {
-                    let (barrier, token) = (&barrier, &token);
-                    scope.spawn(move || {
-                        barrier.wait();
-                        verify_recovery(app, token, code)
-                    })
-                })
-                .collect();
-            running.into_iter().map(|r| r.join().unwrap()).collect()
-        });
+        let answers = at_once(&[&first, &second], |code| verify_recovery(app, &token, code));
         let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
         assert_eq!(
             statuses.iter().filter(|s| **s == 200).count(),
@@ -1486,20 +1461,7 @@ pub fn one_code_on_several_tokens_at_once_succeeds_once() {
     let mut account = enrolled(app, "mfa-race");
     let tokens: Vec<String> = (0..5).map(|_| challenge(app, &account.email)).collect();
     let code = account.totp.next_code();
-    let barrier = Barrier::new(tokens.len());
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let running: Vec<_> = tokens
-            .iter()
-            .map(|token| {
-                let (barrier, code) = (&barrier, &code);
-                scope.spawn(move || {
-                    barrier.wait();
-                    verify_code(app, token, code)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let answers = at_once(&tokens, |token| verify_code(app, token, &code));
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     for answer in answers.iter().filter(|a| a.status != 200) {
@@ -1515,20 +1477,7 @@ pub fn one_recovery_code_on_several_tokens_at_once_signs_in_once() {
     let tokens: Vec<String> = (0..5).map(|_| challenge(app, &account.email)).collect();
     let before = mail_count(app, &account.email);
     let code = &account.codes[3];
-    let barrier = Barrier::new(tokens.len());
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let running: Vec<_> = tokens
-            .iter()
-            .map(|token| {
-                let barrier = &barrier;
-                scope.spawn(move || {
-                    barrier.wait();
-                    verify_recovery(app, token, code)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let answers = at_once(&tokens, |token| verify_recovery(app, token, code));
     let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     for answer in answers.iter().filter(|a| a.status != 200) {
@@ -1547,19 +1496,7 @@ fn confirm_concurrently(app: &TestApp, access: &str, n: usize) -> (Vec<String>, 
     assert_eq!(answer.status, 200, "{}", answer.body);
     let mut totp = Totp::new(answer.json()["secret"].as_str().unwrap());
     let code = totp.next_code();
-    let barrier = Barrier::new(n);
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..n)
-            .map(|_| {
-                let (barrier, code) = (&barrier, &code);
-                scope.spawn(move || {
-                    barrier.wait();
-                    confirm(app, access, code)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let answers = at_once(&vec![(); n], |_| confirm(app, access, &code));
     let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(
         winners.len(),
@@ -1981,19 +1918,7 @@ pub fn concurrent_regenerations_with_one_code_succeed_once() {
     let app = spawn_app();
     let mut account = enrolled(app, "mfa-regenerate-race");
     let code = account.totp.next_code();
-    let barrier = Barrier::new(5);
-    let answers: Vec<Answer> = std::thread::scope(|scope| {
-        let running: Vec<_> = (0..5)
-            .map(|_| {
-                let (barrier, code, access) = (&barrier, &code, &account.access);
-                scope.spawn(move || {
-                    barrier.wait();
-                    regenerate(app, access, code)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    });
+    let answers = at_once(&[(); 5], |_| regenerate(app, &account.access, &code));
     let winners: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
     assert_eq!(
         winners.len(),

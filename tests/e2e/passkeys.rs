@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 use crate::harness::authenticator::{self, b64, unb64, Algorithm, Cbor, Forge, Passkey};
 use crate::harness::fake_sendgrid::SentMail;
 use crate::harness::totp;
-use crate::harness::{spawn_app, spawn_isolated_app_with, unique_email, Answer, TestApp, METRICS_TOKEN, PASSWORD};
+use crate::harness::{
+    at_once, spawn_app, spawn_isolated_app_with, unique_email, Answer, TestApp, METRICS_TOKEN, PASSWORD,
+};
 
 const CHROME_WINDOWS: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -1344,24 +1346,6 @@ pub fn an_unverified_email_is_403_after_the_passkey_checks() {
         },
     )
     .assert_problem(401, "passkey_invalid");
-}
-
-/// Runs `each` on `n` threads released at once: their answers.
-fn at_once<T: Sync>(items: &[T], each: impl Fn(&T) -> Answer + Sync) -> Vec<Answer> {
-    let barrier = std::sync::Barrier::new(items.len());
-    std::thread::scope(|scope| {
-        let running: Vec<_> = items
-            .iter()
-            .map(|item| {
-                let (barrier, each) = (&barrier, &each);
-                scope.spawn(move || {
-                    barrier.wait();
-                    each(item)
-                })
-            })
-            .collect();
-        running.into_iter().map(|r| r.join().unwrap()).collect()
-    })
 }
 
 fn statuses(answers: &[Answer]) -> Vec<u16> {

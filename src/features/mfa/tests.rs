@@ -58,13 +58,7 @@ fn world() -> TestWorld {
 }
 
 fn with_vars(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
-    let read = move |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| crate::kernel::config::test_var(name))
-    };
-    TestWorld::with_vars(FEATURES, &read)
+    TestWorld::with_vars(FEATURES, &crate::kernel::config::test_vars_with(vars))
 }
 
 fn login(world: &TestWorld, email: &str) -> Handled {

@@ -70,13 +70,7 @@ fn world() -> TestWorld {
 }
 
 fn with_vars(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
-    let read = move |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| crate::kernel::config::test_var(name))
-    };
-    TestWorld::with_vars(FEATURES, &read)
+    TestWorld::with_vars(FEATURES, &crate::kernel::config::test_vars_with(vars))
 }
 
 fn login(world: &TestWorld, email: &str) -> String {
@@ -933,14 +927,7 @@ fn rename_and_delete_touch_only_the_callers_passkeys_and_keep_a_way_in() {
 
 #[test]
 fn origins_must_belong_to_the_relying_party() {
-    let read = |vars: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-                .or_else(|| crate::kernel::config::test_var(name))
-        }
-    };
+    let read = crate::kernel::config::test_vars_with;
     let refused = crate::kernel::feature::AppState::new(
         FEATURES,
         &crate::kernel::config::Vars::new(&read(&[

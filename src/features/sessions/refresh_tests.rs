@@ -8,7 +8,7 @@ use super::rotation::{self, RefreshError, Refreshed};
 use super::{Sessions, FEATURE};
 use crate::features::users::testing::{create_user, PASSWORD};
 use crate::features::users::{self, User};
-use crate::kernel::config::test_var;
+use crate::kernel::config::test_vars_with;
 use crate::kernel::events::AuthEvent;
 use crate::kernel::mail::assert_renders_completely;
 use crate::kernel::testing::TestWorld;
@@ -19,15 +19,10 @@ const CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKi
 const DAY: i64 = 86_400;
 
 fn world_with(vars: &[(&str, &str)]) -> TestWorld {
-    let owned: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let read = move |name: &str| {
-        owned
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| test_var(name))
-    };
-    TestWorld::with_vars(&[&users::FEATURE, &crate::features::signing::FEATURE, &FEATURE], &read)
+    TestWorld::with_vars(
+        &[&users::FEATURE, &crate::features::signing::FEATURE, &FEATURE],
+        &test_vars_with(vars),
+    )
 }
 
 fn client(user_agent: &str, country: Option<&str>) -> ClientInfo {

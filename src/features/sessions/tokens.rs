@@ -105,13 +105,7 @@ mod tests {
     use crate::kernel::testing::{TestWorld, T0};
 
     fn world(vars: &'static [(&'static str, &'static str)]) -> TestWorld {
-        let read = move |name: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned())
-                .or_else(|| test_var(name))
-        };
-        TestWorld::with_vars(&[&signing::FEATURE], &read)
+        TestWorld::with_vars(&[&signing::FEATURE], &crate::kernel::config::test_vars_with(vars))
     }
 
     fn ids() -> (UserId, SessionId) {

@@ -2,18 +2,13 @@
 
 use super::keys_for_tests as keys;
 use super::FEATURE;
-use crate::kernel::config::{test_var, Vars};
+use crate::kernel::config::{test_vars_with, Vars};
 use crate::kernel::feature::AppState;
 use crate::kernel::testing::TestWorld;
 use crate::kernel::web::Request;
 
 fn read(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |name: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| test_var(name))
-    }
+    test_vars_with(vars)
 }
 
 fn call(world: &TestWorld, path: &str) -> serde_json::Value {

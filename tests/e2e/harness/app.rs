@@ -644,3 +644,22 @@ pub fn unique_ip() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("198.{}.{}.{}", 18 + (n >> 16) % 2, (n >> 8) & 0xff, n & 0xff)
 }
+
+/// Runs `each` on one thread per item, all released at once (a barrier): their answers, in
+/// the items' order. For races: concurrent uses of one code, token or credential.
+pub fn at_once<T: Sync>(items: &[T], each: impl Fn(&T) -> Answer + Sync) -> Vec<Answer> {
+    let barrier = std::sync::Barrier::new(items.len());
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let (barrier, each) = (&barrier, &each);
+                scope.spawn(move || {
+                    barrier.wait();
+                    each(item)
+                })
+            })
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    })
+}
