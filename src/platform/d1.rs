@@ -4,8 +4,11 @@
 use std::cell::OnceCell;
 
 use async_trait::async_trait;
-use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+use js_sys::{Array, Promise};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::{D1Database, D1PreparedStatement};
+use worker::Env;
 
 use crate::kernel::sql::{Database, DbError, Dialect, Rows, Sql, Statement, StoreError, Value};
 
@@ -27,14 +30,17 @@ impl D1 {
     /// A missing binding is an error, so the routes that need it answer 503.
     fn db(&self) -> Result<&D1Database, DbError> {
         self.db
-            .get_or_init(|| self.env.d1("DB").map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                let db = self.env.d1("DB").map_err(|e| e.to_string())?;
+                Ok(JsValue::from(db).unchecked_into())
+            })
             .as_ref()
             .map_err(|e| DbError::Store(StoreError(format!("binding DB: {e}"))))
     }
 
     fn prepare(&self, sql: &str, params: &[Value]) -> Result<D1PreparedStatement, DbError> {
-        let args: Vec<JsValue> = params.iter().map(js).collect();
-        self.db()?.prepare(sql).bind(&args).map_err(db_error)
+        let args: Array = params.iter().map(js).collect();
+        self.db()?.prepare(sql).and_then(|s| s.bind(args)).map_err(db_error)
     }
 }
 
@@ -47,18 +53,49 @@ fn js(value: &Value) -> JsValue {
     }
 }
 
-fn rows(result: &D1Result) -> Result<Rows, DbError> {
-    Ok(Rows {
-        rows: result.results::<serde_json::Value>().map_err(db_error)?,
-        changes: result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64,
-    })
+async fn settle(promise: Result<Promise, JsValue>) -> Result<JsValue, DbError> {
+    JsFuture::from(promise.map_err(db_error)?).await.map_err(db_error)
+}
+
+/// D1's answer read in one crossing: `JSON.stringify` in the platform, parsed here, rather
+/// than each row and each of its fields asked for across the boundary. D1 answers numbers,
+/// strings and nulls (no table has a BLOB column), which JSON carries as they are.
+fn decode(answer: &JsValue) -> Result<serde_json::Value, DbError> {
+    let text = js_sys::JSON::stringify(answer).map_err(db_error)?;
+    let text = text.as_string().unwrap_or_default();
+    serde_json::from_str(&text).map_err(|e| DbError::Store(StoreError(format!("D1 answered unreadable JSON: {e}"))))
+}
+
+/// One statement's `{ results, meta: { changes } }`.
+fn rows(mut result: serde_json::Value) -> Rows {
+    let changes = result["meta"]["changes"].as_u64().unwrap_or(0);
+    Rows {
+        rows: match result["results"].take() {
+            serde_json::Value::Array(rows) => rows,
+            _ => Vec::new(),
+        },
+        changes,
+    }
 }
 
 /// D1 names a unique violation in its message: `UNIQUE constraint failed: users.email`.
-fn db_error(error: impl std::fmt::Display) -> DbError {
-    let text = error.to_string();
+fn db_error(error: JsValue) -> DbError {
+    let text = match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => {
+            let message = String::from(error.message());
+            match error
+                .cause()
+                .dyn_ref::<js_sys::Error>()
+                .map(|c| String::from(c.message()))
+            {
+                Some(cause) if !cause.is_empty() && cause != message => format!("{message} ({cause})"),
+                _ => message,
+            }
+        }
+        None => error.as_string().unwrap_or_else(|| format!("{error:?}")),
+    };
     match text.split_once("UNIQUE constraint failed: ") {
-        Some((_, index)) => DbError::Unique(index.split([' ', ':']).next().unwrap_or(index).to_owned()),
+        Some((_, index)) => DbError::Unique(index.split([' ', ':', ')']).next().unwrap_or(index).to_owned()),
         None => DbError::Store(StoreError(format!("D1: {text}"))),
     }
 }
@@ -74,8 +111,8 @@ impl Database for D1 {
     }
 
     async fn run(&self, sql: &Sql, params: &[Value]) -> Result<Rows, DbError> {
-        let result = self.prepare(sql.sqlite, params)?.all().await.map_err(db_error)?;
-        rows(&result)
+        let result = settle(self.prepare(sql.sqlite, params)?.all()).await?;
+        Ok(rows(decode(&result)?))
     }
 
     async fn batch(&self, statements: &[Statement]) -> Result<Vec<Rows>, DbError> {
@@ -83,18 +120,20 @@ impl Database for D1 {
         let prepared = present
             .iter()
             .map(|s| self.prepare(s.sql.sqlite, &s.params))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut results = self.db()?.batch(prepared).await.map_err(db_error)?.into_iter();
+            .collect::<Result<Array, _>>()?;
+        let answers = settle(self.db()?.batch(prepared)).await?;
+        let mut results = match decode(&answers)? {
+            serde_json::Value::Array(results) => results.into_iter(),
+            _ => return Err(DbError::Store(StoreError("D1 batch answered no list".into()))),
+        };
         // A statement this dialect does without answers no rows, in its place.
         statements
             .iter()
             .map(|s| match s.sql.sqlite.is_empty() {
                 true => Ok(Rows::default()),
-                false => rows(
-                    &results
-                        .next()
-                        .ok_or_else(|| DbError::Store(StoreError("D1 batch answered fewer results".into())))?,
-                ),
+                false => Ok(rows(results.next().ok_or_else(|| {
+                    DbError::Store(StoreError("D1 batch answered fewer results".into()))
+                })?)),
             })
             .collect()
     }

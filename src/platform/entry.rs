@@ -82,7 +82,7 @@ fn misconfigured(error: &ConfigError) -> worker::Result<web_sys::Response> {
 }
 
 #[event(fetch)]
-pub async fn fetch(req: worker::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
+pub async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = now_ms();
     let state = match state(&env) {
         Ok(state) => state,

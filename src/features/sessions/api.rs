@@ -182,11 +182,12 @@ pub fn login_response(ctx: &Ctx<'_>, logged_in: LoggedIn) -> Response {
 
 /// Who is asking: the User-Agent, `CF-Connecting-IP`, and Cloudflare's country and city.
 pub fn client_of(ctx: &Ctx<'_>, request: &Request) -> ClientInfo {
+    let location = request.place.get();
     ClientInfo {
         user_agent: request.header("user-agent").map(str::to_owned),
         ip: ctx.client_ip.map(str::to_owned),
-        country: request.country.clone(),
-        city: request.city.clone(),
+        country: location.country.clone(),
+        city: location.city.clone(),
     }
 }
 

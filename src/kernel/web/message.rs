@@ -1,5 +1,9 @@
 //! Requests and responses as plain data.
 
+use std::cell::OnceCell;
+use std::fmt;
+use std::rc::Rc;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: String,
@@ -14,9 +18,8 @@ pub struct Request {
     pub oversized: bool,
     /// `scheme://host[:port]` of the URL the request was sent to.
     pub origin: String,
-    /// Where Cloudflare places the client (`request.cf`): ISO 3166-1 alpha-2, and city.
-    pub country: Option<String>,
-    pub city: Option<String>,
+    /// Where Cloudflare places the client (`request.cf`), read when a route asks.
+    pub place: Place,
 }
 
 impl Request {
@@ -29,8 +32,7 @@ impl Request {
             body: Vec::new(),
             oversized: false,
             origin: "http://localhost".to_owned(),
-            country: None,
-            city: None,
+            place: Place::default(),
         }
     }
 
@@ -56,9 +58,6 @@ impl Request {
         self
     }
 
-    /// The path of an absolute URL as the runtime normalised it (`https://host/a/b?q#f`
-    /// gives `/a/b`), still percent-encoded. Cheaper than a URL parser: the `url` crate
-    /// brings IDNA tables the Worker never needs.
     /// The query of an absolute URL (`https://host/a?q=1#f` gives `q=1`), still encoded.
     pub fn query_of(url: &str) -> String {
         let before_fragment = &url[..url.find('#').unwrap_or(url.len())];
@@ -67,6 +66,9 @@ impl Request {
             .map_or(String::new(), |(_, query)| query.to_owned())
     }
 
+    /// The path of an absolute URL as the runtime normalised it (`https://host/a/b?q#f`
+    /// gives `/a/b`), still percent-encoded. Cheaper than a URL parser: the `url` crate
+    /// brings IDNA tables the Worker never needs.
     pub fn path_of(url: &str) -> String {
         let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
         let rest = after_scheme
@@ -97,6 +99,61 @@ impl Request {
             .map(|(_, v)| v)
     }
 }
+
+/// Where Cloudflare places the client: ISO 3166-1 alpha-2 country, and city.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Location {
+    pub country: Option<String>,
+    pub city: Option<String>,
+}
+
+/// A request's `Location`, found at most once and only when asked for: the platform builds
+/// `request.cf` from its JSON on first access, a cost every request would pay otherwise,
+/// though only the routes that start a session record where it was started.
+#[derive(Clone, Default)]
+pub struct Place(Rc<PlaceCell>);
+
+#[derive(Default)]
+struct PlaceCell {
+    find: Option<Box<dyn Fn() -> Location>>,
+    found: OnceCell<Location>,
+}
+
+impl Place {
+    pub fn known(location: Location) -> Self {
+        Self(Rc::new(PlaceCell {
+            find: None,
+            found: OnceCell::from(location),
+        }))
+    }
+
+    pub fn deferred(find: impl Fn() -> Location + 'static) -> Self {
+        Self(Rc::new(PlaceCell {
+            find: Some(Box::new(find)),
+            found: OnceCell::new(),
+        }))
+    }
+
+    pub fn get(&self) -> &Location {
+        self.0
+            .found
+            .get_or_init(|| self.0.find.as_ref().map(|find| find()).unwrap_or_default())
+    }
+}
+
+impl fmt::Debug for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Place").field(self.get()).finish()
+    }
+}
+
+impl PartialEq for Place {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for Place {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {

@@ -5,7 +5,7 @@
 pub mod body;
 mod message;
 
-pub use message::{Request, Response};
+pub use message::{Location, Place, Request, Response};
 
 use serde::Serialize;
 use utoipa::ToSchema;
