@@ -13,7 +13,7 @@ use crate::kernel::config::{ConfigError, MailMode, MAIL_UNCONFIGURED};
 use crate::kernel::events::{AuthEvent, EventLog, EventSink};
 use crate::kernel::feature::{AppState, Ctx, Feature, Route, Services};
 use crate::kernel::problem::{self, ApiError};
-use crate::kernel::secrets::random_uuid;
+use crate::kernel::secrets::{random_bytes, uuid_text};
 use crate::kernel::web::{body, Request, Response};
 use router::RouteMatch;
 
@@ -250,7 +250,29 @@ pub fn request_id(request: &Request) -> String {
         .header("x-request-id")
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
-        .unwrap_or_else(random_uuid)
+        .unwrap_or_else(new_request_id)
+}
+
+thread_local! {
+    /// 16 bytes drawn from the CSPRNG once per isolate; the last 8 count its requests.
+    static REQUEST_IDS: std::cell::Cell<Option<[u8; 16]>> = const { std::cell::Cell::new(None) };
+}
+
+/// A request id only has to be unique, not unpredictable: a UUID of version 8 (RFC 9562's
+/// own layout) whose first half is random per isolate and whose second half counts from a
+/// random start, so a request asks the platform's CSPRNG for nothing.
+fn new_request_id() -> String {
+    REQUEST_IDS.with(|ids| {
+        let mut bytes = ids.get().unwrap_or_else(|| {
+            let mut seed = [0u8; 16];
+            random_bytes(&mut seed);
+            seed
+        });
+        let count = u64::from_be_bytes(bytes[8..].try_into().expect("8 bytes")).wrapping_add(1);
+        bytes[8..].copy_from_slice(&count.to_be_bytes());
+        ids.set(Some(bytes));
+        uuid_text(bytes, 8)
+    })
 }
 
 #[cfg(test)]

@@ -138,6 +138,33 @@ fn auth_routes_are_never_cached_and_every_answer_has_a_request_id() {
 }
 
 #[test]
+fn generated_request_ids_are_distinct_version_8_uuids() {
+    let ids: Vec<String> = (0..1000).map(|_| new_request_id()).collect();
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+    for id in &ids {
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            id.bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "{id}"
+        );
+        assert!(groups[2].starts_with('8'), "version 8: {id}");
+        assert!(
+            matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
+            "RFC 9562 variant: {id}"
+        );
+    }
+    // One isolate's ids share their random half; the count is in the other.
+    assert_eq!(ids[0][..18], ids[999][..18]);
+}
+
+#[test]
 fn cors_allows_listed_origins_only() {
     let preflight = |origin: &str| {
         send(

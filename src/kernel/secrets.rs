@@ -149,17 +149,24 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn random_uuid() -> String {
     let mut b = [0u8; 16];
     random_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
+    uuid_text(b, 4)
+}
+
+/// `xxxxxxxx-xxxx-Vxxx-yxxx-xxxxxxxxxxxx` of 16 bytes, with RFC 9562's version `V` and
+/// variant bits set, written in one pass.
+pub fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    b[6] = (b[6] & 0x0f) | (version << 4);
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut out = Vec::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(DIGITS[(byte >> 4) as usize]);
+        out.push(DIGITS[(byte & 0xf) as usize]);
+    }
+    String::from_utf8(out).expect("hex digits and dashes are ASCII")
 }
 
 #[cfg(test)]
