@@ -173,6 +173,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` and friends: nothing to enumerate
     }
+    // Measured as deployed: without Wrangler's `/__scheduled` layer around every request.
+    worker::TEST_SCHEDULED.store(false, std::sync::atomic::Ordering::Relaxed);
     // `BENCH_PEER_ONLY=1 cargo bench --bench load`: the peer comparison alone.
     if std::env::var_os("BENCH_PEER_ONLY").is_some() {
         let comparison = compare::run(&overrides(BENCH_COST), BENCH_COST);

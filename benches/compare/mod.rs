@@ -2,6 +2,7 @@
 //! better-auth Worker (bench/peer), both under `wrangler dev` on this machine in this run,
 //! each route loaded on ours and then on the peer with the same wrk parameters.
 
+mod isolate;
 mod peer;
 
 use serde_json::{json, Value};
@@ -19,6 +20,9 @@ const MAX_PER_THREAD: u32 = 20_000;
 const TIMEOUT_SECONDS: u32 = 30;
 /// Sequential requests per route and server before the loads (compiles and warms isolates).
 const WARM_UP: usize = 5;
+/// Seconds of each load under the isolate profiler (`BENCH_PROFILE_SECONDS`; `BENCH_PROFILE=0`
+/// leaves the profiles out).
+const PROFILE_SECONDS: u32 = 8;
 /// A load fails its check when more than this share of its answers are errors (or none is
 /// the route's success status).
 const MAX_ERROR_SHARE: f64 = 0.01;
@@ -237,6 +241,23 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             }
         }
     }
+    // The same loads once more, each under the profiler of the server's isolate.
+    let profiled = env_number("BENCH_PROFILE", 1) != 0;
+    let profile_load = Load {
+        seconds: env_number("BENCH_PROFILE_SECONDS", PROFILE_SECONDS).max(1),
+        ..load
+    };
+    let profiles: Vec<Value> = pairs
+        .iter()
+        .filter(|_| profiled)
+        .map(|pair| {
+            json!({
+                "route": pair.route,
+                "ours": isolate::profiled(&app.address, ours_pgid, ours_guard.inspector_port(), &profile_load, &pair.ours),
+                "peer": isolate::profiled(&peer.address, peer_pgid, peer.inspector_port, &profile_load, &pair.peer),
+            })
+        })
+        .collect();
     let combined: std::collections::BTreeMap<String, Value> = runs
         .iter()
         .map(|(key, results)| (key.clone(), combine(results)))
@@ -305,6 +326,7 @@ pub fn run(overrides: &[(&str, String)], bcrypt_cost: u32) -> Value {
             "config": peer::CONFIG,
         },
         "routes": routes,
+        "isolate_profiles": profiles,
         "probes": probes,
         "goals": goals,
         "failed_checks": failed,
@@ -471,6 +493,7 @@ pub fn print_table(section: &Value) {
             number(ratio, "cpu_ms_per_request"),
         );
     }
+    isolate::print(section["isolate_profiles"].as_array().map_or(&[][..], Vec::as_slice));
     let probes = &section["probes"];
     let r = &probes["cheapest_with_all_logs"];
     if r.is_object() {

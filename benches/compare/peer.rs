@@ -15,6 +15,8 @@ pub const CONFIG: &str = "bench/peer/wrangler.toml";
 pub struct Peer {
     pub child: Child,
     pub address: String,
+    /// `wrangler dev`'s inspector (DevTools protocol), to profile the isolate.
+    pub inspector_port: u16,
     pub log_file: PathBuf,
     state_dir: PathBuf,
     agent: ureq::Agent,
@@ -92,6 +94,7 @@ pub fn start() -> Peer {
     let log_file = state_dir.join("wrangler.log");
     let log = std::fs::File::create(&log_file).unwrap();
     use std::os::unix::process::CommandExt;
+    let inspector_port = worker::free_port();
     let child = worker::wrangler(&state_dir)
         .args([
             "dev",
@@ -104,7 +107,7 @@ pub fn start() -> Peer {
         ])
         .args([
             "--inspector-port",
-            &worker::free_port().to_string(),
+            &inspector_port.to_string(),
             "--show-interactive-dev-session=false",
         ])
         .arg("--persist-to")
@@ -122,6 +125,7 @@ pub fn start() -> Peer {
     let mut peer = Peer {
         child,
         address,
+        inspector_port,
         log_file,
         state_dir,
         agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),

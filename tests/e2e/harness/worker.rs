@@ -79,6 +79,8 @@ pub fn backend() -> &'static str {
 /// state directory (kept with `E2E_KEEP_STATE=1`).
 pub struct Worker {
     child: Option<Child>,
+    /// `wrangler dev`'s inspector (DevTools protocol): the benchmark profiles the isolate.
+    inspector_port: u16,
     state_dir: PathBuf,
     generated_config: Option<PathBuf>,
     cluster: Option<Arc<Cluster>>,
@@ -89,6 +91,11 @@ impl Worker {
     #[allow(dead_code)] // used by the benchmark only
     pub fn pgid(&self) -> u32 {
         self.child.as_ref().expect("wrangler dev runs").id()
+    }
+
+    #[allow(dead_code)] // used by the benchmark only
+    pub fn inspector_port(&self) -> u16 {
+        self.inspector_port
     }
 
     /// Stops `wrangler dev` and everything it started (its process group).
@@ -119,6 +126,11 @@ impl Drop for Worker {
         }
     }
 }
+
+/// Whether `wrangler dev` adds its `GET /__scheduled` route (`--test-scheduled`, how the
+/// tests run housekeeping). It is a layer of JavaScript around every request, which a
+/// deployed Worker and the benchmark's peer do not have: the benchmark turns it off.
+pub static TEST_SCHEDULED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// Starts a Worker whose variables are the test configuration overridden by `overrides`
 /// (the benchmark raises the limits and the bcrypt cost), up once `/health` answers 200.
@@ -206,6 +218,7 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
     let log_file = state_dir.join("wrangler.log");
     let mut worker = Worker {
         child: None,
+        inspector_port: 0,
         state_dir: state_dir.clone(),
         generated_config: generated_config.clone(),
         cluster: match &database {
@@ -218,6 +231,7 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
     // "Address already in use", and the next attempt takes other ports.
     for attempt in 1.. {
         let port = free_port();
+        worker.inspector_port = free_port();
         let log = std::fs::File::create(&log_file).unwrap();
         let mut command = wrangler(&state_dir);
         command.args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()]);
@@ -227,13 +241,15 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
         command
             .args([
                 "--inspector-port",
-                &free_port().to_string(),
+                &worker.inspector_port.to_string(),
                 "--show-interactive-dev-session=false",
-                // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
-                "--test-scheduled",
                 "--persist-to",
             ])
             .arg(&persist);
+        if TEST_SCHEDULED.load(std::sync::atomic::Ordering::Relaxed) {
+            // GET /__scheduled?cron=... runs the scheduled handler (housekeeping).
+            command.arg("--test-scheduled");
+        }
         for (name, value) in &vars {
             command.arg("--var").arg(format!("{name}:{value}"));
         }
