@@ -141,6 +141,36 @@ pub fn start_worker_with(overrides: &[(&str, String)]) -> (Worker, TestApp) {
 /// Starts a Worker like `start_worker_with`, up once `ready` holds: a configuration made
 /// to fail (no mail, a refused variable) never answers `/health` with 200.
 pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> bool) -> (Worker, TestApp) {
+    launch(overrides, ready, true)
+}
+
+/// Starts a Worker like `start_worker_with` from wrangler.toml without its `[assets]` block
+/// (D1 only): the benchmark's probe of what the local asset router in front of the Worker
+/// costs a route that reads no asset (`GET /`, `me`). On Cloudflare that routing is not the
+/// Worker's billed time.
+#[allow(dead_code)] // used by the benchmark only
+pub fn start_worker_without_assets(overrides: &[(&str, String)]) -> (Worker, TestApp) {
+    assert_eq!(backend(), "d1", "the probe without assets runs on D1");
+    launch(overrides, TestApp::is_healthy, false)
+}
+
+/// wrangler.toml with its `[assets]` table left out.
+fn without_assets(config: &str) -> String {
+    let mut inside = false;
+    let mut out = String::new();
+    for line in config.lines() {
+        if line.starts_with('[') {
+            inside = line.trim() == "[assets]";
+        }
+        if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn launch(overrides: &[(&str, String)], ready: fn(&TestApp) -> bool, assets: bool) -> (Worker, TestApp) {
     let root = root();
     let sendgrid = FakeSendGrid::start();
     let sentry = FakeSentry::start();
@@ -175,11 +205,20 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
             "migrations failed: {}",
             String::from_utf8_lossy(&migrate.stderr)
         );
+        let config = (!assets).then(|| {
+            let config = root.join(format!(
+                "wrangler.bench-{}-{instance}.generated.toml",
+                std::process::id()
+            ));
+            let toml = std::fs::read_to_string(root.join("wrangler.toml")).unwrap();
+            std::fs::write(&config, without_assets(&toml)).unwrap();
+            config
+        });
         (
             Database::D1 {
                 state_dir: state_dir.clone(),
             },
-            None,
+            config,
         )
     };
 
