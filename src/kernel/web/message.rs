@@ -120,13 +120,6 @@ struct PlaceCell {
 }
 
 impl Place {
-    pub fn known(location: Location) -> Self {
-        Self(Rc::new(PlaceCell {
-            find: None,
-            found: OnceCell::from(location),
-        }))
-    }
-
     pub fn deferred(find: impl Fn() -> Location + 'static) -> Self {
         Self(Rc::new(PlaceCell {
             find: Some(Box::new(find)),
@@ -202,7 +195,32 @@ impl Response {
 
 #[cfg(test)]
 mod tests {
-    use super::Request;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::{Location, Place, Request};
+
+    #[test]
+    fn a_place_is_found_only_when_asked_for_and_only_once() {
+        let asked = Rc::new(Cell::new(0));
+        let counter = asked.clone();
+        let place = Place::deferred(move || {
+            counter.set(counter.get() + 1);
+            Location {
+                country: Some("FR".into()),
+                city: None,
+            }
+        });
+        let request = Request {
+            place: place.clone(),
+            ..Request::new("POST", "/login")
+        };
+        assert_eq!(asked.get(), 0, "not found while nobody asks");
+        assert_eq!(request.place.get().country.as_deref(), Some("FR"));
+        assert_eq!(place.get().country.as_deref(), Some("FR"));
+        assert_eq!(asked.get(), 1, "found once, for every copy of the request");
+        assert_eq!(Place::default().get(), &Location::default());
+    }
 
     #[test]
     fn the_origin_of_a_url_is_its_scheme_and_authority() {

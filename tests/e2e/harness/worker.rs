@@ -146,7 +146,7 @@ pub fn start_worker_until(overrides: &[(&str, String)], ready: fn(&TestApp) -> b
 
 /// Starts a Worker like `start_worker_with` from wrangler.toml without its `[assets]` block
 /// (D1 only): the benchmark's probe of what the local asset router in front of the Worker
-/// costs a route that reads no asset (`GET /`, `me`). On Cloudflare that routing is not the
+/// costs a route that reads no asset (`GET /`). On Cloudflare that routing is not the
 /// Worker's billed time.
 #[allow(dead_code)] // used by the benchmark only
 pub fn start_worker_without_assets(overrides: &[(&str, String)]) -> (Worker, TestApp) {
