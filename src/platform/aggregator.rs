@@ -4,8 +4,10 @@
 
 use std::cell::RefCell;
 
-use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};
+use wasm_bindgen::JsValue;
+use worker::{durable_object, DurableObject, Env, Error, Method, Request, Response, Result, State};
 
+use super::calls;
 use crate::observability::metrics::{Aggregate, Batch};
 
 /// The aggregate as JSON text.
@@ -29,11 +31,15 @@ impl DurableObject for MetricsAggregator {
 
     /// `POST` a `Batch` to add it; `GET` the aggregate as JSON.
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let storage: JsValue = self.state.as_raw().storage()?.into();
         if self.cache.borrow().is_none() {
-            let storage = self.state.storage();
-            let aggregate = match storage.get::<String>(STATE_KEY).await? {
+            let text = match calls::read(&storage, STATE_KEY).await.map_err(Error::RustError)? {
+                Some(text) => Some(text),
+                None => calls::read(&storage, LEGACY_KEY).await.map_err(Error::RustError)?,
+            };
+            let aggregate = match text {
                 Some(text) => serde_json::from_str(&text)?,
-                None => storage.get::<Aggregate>(LEGACY_KEY).await?.unwrap_or_default(),
+                None => Aggregate::default(),
             };
             self.cache.borrow_mut().get_or_insert(aggregate);
         }
@@ -45,7 +51,9 @@ impl DurableObject for MetricsAggregator {
                 aggregate.merge(&batch);
                 serde_json::to_string(aggregate)?
             };
-            self.state.storage().put(STATE_KEY, text).await?;
+            calls::write(&storage, STATE_KEY, &text)
+                .await
+                .map_err(Error::RustError)?;
             return Response::ok("added");
         }
         let text = serde_json::to_string(self.cache.borrow().as_ref().expect("loaded above"))?;

@@ -4,15 +4,17 @@
 use std::cell::OnceCell;
 
 use async_trait::async_trait;
-use worker::{Env, Fetcher};
+use wasm_bindgen::JsValue;
+use worker::Env;
 
+use super::calls;
 use crate::kernel::assets::{AssetError, Assets};
 
 pub struct StaticAssets {
     env: Env,
     /// The binding, looked up at the first read: the isolate reads its assets once, so most
     /// requests never ask the environment for it.
-    fetcher: OnceCell<Option<Fetcher>>,
+    fetcher: OnceCell<Option<JsValue>>,
 }
 
 impl StaticAssets {
@@ -33,17 +35,12 @@ impl Assets for StaticAssets {
         };
         let fetcher = self
             .fetcher
-            .get_or_init(|| self.env.assets("ASSETS").ok())
+            .get_or_init(|| calls::binding(&self.env, "ASSETS").ok())
             .as_ref()
             .ok_or_else(|| fail("binding ASSETS is missing".to_owned()))?;
         // The host is ignored by the asset server; only the path names the file.
-        let mut response = fetcher
-            .fetch(format!("https://assets.internal{path}"), None)
+        calls::read_asset(fetcher, &format!("https://assets.internal{path}"))
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        match response.status_code() {
-            200 => response.bytes().await.map_err(|e| fail(e.to_string())),
-            status => Err(fail(format!("the asset server answered {status}"))),
-        }
+            .map_err(fail)
     }
 }

@@ -3,8 +3,10 @@
 
 use std::cell::{Cell, RefCell};
 
-use worker::{durable_object, Date, DurableObject, Env, Request, Response, Result, State};
+use wasm_bindgen::JsValue;
+use worker::{durable_object, Date, DurableObject, Env, Error, Request, Response, Result, State};
 
+use super::calls;
 use crate::rate_limit::counter::{Command, CounterState};
 
 const STATE_KEY: &str = "counter";
@@ -30,13 +32,13 @@ impl DurableObject for RateLimitCounter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let command: Command = req.json().await?;
+        let command: Command = serde_json::from_str(&req.text().await?)?;
         if command == Command::Ping {
             return Response::from_json(&true);
         }
         if self.cache.borrow().is_none() {
             // Storage reads hold the input gate: no other request runs until this returns.
-            let stored: Option<CounterState> = self.state.storage().get(STATE_KEY).await?;
+            let stored = self.stored().await?;
             self.cache.borrow_mut().get_or_insert(stored.unwrap_or_default());
             self.alarm_set.set(self.state.storage().get_alarm().await?.is_some());
         }
@@ -47,18 +49,19 @@ impl DurableObject for RateLimitCounter {
             let reply = counter.apply(command, now_ms());
             (reply, *counter)
         };
-        let storage = self.state.storage();
-        storage.put(STATE_KEY, updated).await?;
+        let text = serde_json::to_string(&updated)?;
+        calls::write(&self.raw_storage()?, STATE_KEY, &text)
+            .await
+            .map_err(Error::RustError)?;
         if !self.alarm_set.replace(true) {
-            storage.set_alarm(updated.drop_at_ms).await?;
+            self.state.storage().set_alarm(updated.drop_at_ms).await?;
         }
         Response::from_json(&reply)
     }
 
     async fn alarm(&self) -> Result<Response> {
         let storage = self.state.storage();
-        let stored: Option<CounterState> = storage.get(STATE_KEY).await?;
-        match stored {
+        match self.stored().await? {
             Some(counter) if counter.drop_at_ms > now_ms() => storage.set_alarm(counter.drop_at_ms).await?,
             _ => {
                 storage.delete_all().await?;
@@ -67,6 +70,20 @@ impl DurableObject for RateLimitCounter {
             }
         }
         Response::ok("done")
+    }
+}
+
+impl RateLimitCounter {
+    fn raw_storage(&self) -> Result<JsValue> {
+        self.state.as_raw().storage().map(JsValue::from).map_err(Error::from)
+    }
+
+    /// The state as stored: JSON text, or (written before) an object tree of the same shape.
+    async fn stored(&self) -> Result<Option<CounterState>> {
+        let text = calls::read(&self.raw_storage()?, STATE_KEY)
+            .await
+            .map_err(Error::RustError)?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 }
 

@@ -5,8 +5,9 @@ use std::cell::OnceCell;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
-use worker::{Env, Method, ObjectNamespace, Request, RequestInit};
+use worker::Env;
 
+use super::calls;
 use crate::rate_limit::counter::Command;
 use crate::rate_limit::{Decision, Gate, Lease, LimiterError, LockoutPolicy, Policy, RateLimiter};
 
@@ -14,7 +15,7 @@ pub struct DurableLimiter {
     env: Env,
     /// The `RATE_LIMITER` binding, looked up at the first call: a request that takes no
     /// token (or only leased ones) never asks the environment for it.
-    namespace: OnceCell<Result<ObjectNamespace, String>>,
+    namespace: OnceCell<Result<JsValue, String>>,
 }
 
 impl DurableLimiter {
@@ -26,23 +27,20 @@ impl DurableLimiter {
     }
 
     async fn call<T: DeserializeOwned>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
-        let fail = |e: worker::Error| LimiterError(e.to_string());
         // A missing binding is an error, so limited routes fail closed with 503.
         let namespace = self
             .namespace
-            .get_or_init(|| self.env.durable_object("RATE_LIMITER").map_err(|e| e.to_string()))
+            .get_or_init(|| calls::binding(&self.env, "RATE_LIMITER"))
             .as_ref()
-            .map_err(|e| LimiterError(format!("binding RATE_LIMITER: {e}")))?;
-        let stub = namespace.id_from_name(key).map_err(fail)?.get_stub().map_err(fail)?;
+            .map_err(|e| LimiterError(e.clone()))?;
         let body = serde_json::to_string(&command).expect("commands serialise");
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-        let request = Request::new_with_init("https://rate-limiter.internal/", &init).map_err(fail)?;
-        let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
-        if response.status_code() != 200 {
-            return Err(LimiterError(format!("counter answered {}", response.status_code())));
+        let (status, text) = calls::object(namespace, key, "POST", Some(body))
+            .await
+            .map_err(LimiterError)?;
+        if status != 200 {
+            return Err(LimiterError(format!("counter answered {status}")));
         }
-        response.json::<T>().await.map_err(fail)
+        serde_json::from_str(&text).map_err(|e| LimiterError(format!("counter's answer: {e}")))
     }
 }
 

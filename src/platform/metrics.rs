@@ -14,9 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::future::join_all;
 use wasm_bindgen::JsValue;
-use worker::{Delay, Env, Method, ObjectNamespace, Request, RequestInit};
+use worker::{Delay, Env};
 
-use super::log_json;
+use super::{calls, log_json};
 use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::MetricsSource;
 use crate::observability::metrics::{Aggregate, Batch};
@@ -32,7 +32,7 @@ const FLUSH_DELAY: Duration = Duration::from_millis(1000);
 thread_local! {
     static PENDING: RefCell<Batch> = RefCell::default();
     static FLUSH_SCHEDULED: Cell<bool> = const { Cell::new(false) };
-    static NAMESPACE: RefCell<Option<ObjectNamespace>> = const { RefCell::new(None) };
+    static NAMESPACE: RefCell<Option<JsValue>> = const { RefCell::new(None) };
     /// The shard this isolate flushes into, once picked.
     static SHARD: Cell<Option<u32>> = const { Cell::new(None) };
 }
@@ -59,7 +59,7 @@ fn my_shard() -> u32 {
 pub fn bind(env: &Env) {
     NAMESPACE.with(|ns| {
         if ns.borrow().is_none() {
-            *ns.borrow_mut() = env.durable_object("METRICS").ok();
+            *ns.borrow_mut() = calls::binding(env, "METRICS").ok();
         }
     });
 }
@@ -99,7 +99,7 @@ pub async fn flush() {
         return;
     }
     let body = serde_json::to_string(&batch).expect("batches serialise");
-    if let Err(error) = call(my_shard(), Method::Post, Some(body)).await {
+    if let Err(error) = call(my_shard(), "POST", Some(body)).await {
         PENDING.with(|p| p.borrow_mut().merge(&batch));
         log_json(
             serde_json::json!({ "level": "warn", "message": "metrics flush failed; kept for the next one", "error": error }),
@@ -107,24 +107,15 @@ pub async fn flush() {
     }
 }
 
-async fn call(shard: u32, method: Method, body: Option<String>) -> Result<String, String> {
+async fn call(shard: u32, method: &str, body: Option<String>) -> Result<String, String> {
     let namespace = NAMESPACE
         .with(|ns| ns.borrow().clone())
         .ok_or("binding METRICS is missing")?;
-    let fail = |e: worker::Error| e.to_string();
-    let stub = namespace
-        .id_from_name(&shard_name(shard))
-        .map_err(fail)?
-        .get_stub()
-        .map_err(fail)?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_body(body.map(|b| JsValue::from_str(&b)));
-    let request = Request::new_with_init("https://metrics.internal/", &init).map_err(fail)?;
-    let mut response = stub.fetch_with_request(request).await.map_err(fail)?;
-    if response.status_code() != 200 {
-        return Err(format!("metrics object answered {}", response.status_code()));
+    let (status, text) = calls::object(&namespace, &shard_name(shard), method, body).await?;
+    if status != 200 {
+        return Err(format!("metrics object answered {status}"));
     }
-    response.text().await.map_err(fail)
+    Ok(text)
 }
 
 pub struct DurableMetrics;
@@ -134,7 +125,7 @@ impl MetricsSource for DurableMetrics {
     /// Every shard's aggregate, summed. A shard that does not answer fails the whole
     /// snapshot: a partial sum would look like counters going backwards.
     async fn snapshot(&self) -> Result<String, String> {
-        let answers = join_all((0..SHARDS).map(|shard| call(shard, Method::Get, None))).await;
+        let answers = join_all((0..SHARDS).map(|shard| call(shard, "GET", None))).await;
         let mut total = Aggregate::default();
         for answer in answers {
             let shard: Aggregate = serde_json::from_str(&answer?).map_err(|e| e.to_string())?;

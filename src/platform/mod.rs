@@ -5,6 +5,7 @@
 
 mod aggregator;
 mod assets;
+mod calls;
 mod convert;
 mod counter;
 mod d1;

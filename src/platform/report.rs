@@ -3,13 +3,14 @@
 
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
-use worker::{Context, Fetch, Headers, Method, RequestInit};
+use worker::Context;
 
+use super::fetch::WorkerFetch;
 use super::{log_json, now_ms};
 use crate::http::{ErrorReporter, Failure};
 use crate::kernel::config::Config;
 use crate::kernel::feature::AppState;
+use crate::kernel::fetch::{HttpClient, HttpRequest};
 use crate::observability::sentry::{self, Dsn, Report};
 
 pub struct SentryReporter {
@@ -85,23 +86,21 @@ pub async fn send(config: &Config, envelope: String) {
         log_json(serde_json::json!({ "level": "warn", "message": "SENTRY_DSN is not a valid DSN; report dropped" }));
         return;
     };
-    let attempt = async {
-        let headers = Headers::new();
-        headers.set("X-Sentry-Auth", &dsn.auth_header(&release(config)))?;
-        headers.set("Content-Type", "application/x-sentry-envelope")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(JsValue::from_str(&envelope)));
-        let request = worker::Request::new_with_init(&dsn.envelope_url(), &init)?;
-        let response = Fetch::Request(request).send().await?;
-        Ok::<u16, worker::Error>(response.status_code())
+    let request = HttpRequest {
+        method: "POST",
+        url: dsn.envelope_url(),
+        headers: vec![
+            ("X-Sentry-Auth", dsn.auth_header(&release(config))),
+            ("Content-Type", "application/x-sentry-envelope".to_owned()),
+        ],
+        body: Some(envelope),
+        timeout_ms: HttpRequest::DEFAULT_TIMEOUT_MS,
     };
-    match attempt.await {
+    match WorkerFetch.send(request).await.map(|response| response.status) {
         Ok(status) if (200..300).contains(&status) => {}
         outcome => log_json(serde_json::json!({
             "level": "warn", "message": "Sentry did not take the report",
-            "outcome": format!("{:?}", outcome.map_err(|e| e.to_string())),
+            "outcome": match outcome { Ok(status) => format!("answered {status}"), Err(e) => e.to_string() },
         })),
     }
 }
