@@ -32,7 +32,7 @@ impl DurableObject for RateLimitCounter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let command: Command = serde_json::from_str(&req.text().await?)?;
+        let command = Command::from_json(&req.text().await?).map_err(Error::RustError)?;
         if command == Command::Ping {
             return Response::from_json(&true);
         }

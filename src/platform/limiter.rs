@@ -33,7 +33,7 @@ impl DurableLimiter {
             .get_or_init(|| calls::binding(&self.env, "RATE_LIMITER"))
             .as_ref()
             .map_err(|e| LimiterError(e.clone()))?;
-        let body = serde_json::to_string(&command).expect("commands serialise");
+        let body = command.to_json();
         let (status, text) = calls::object(namespace, key, "POST", Some(body))
             .await
             .map_err(LimiterError)?;

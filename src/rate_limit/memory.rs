@@ -33,7 +33,7 @@ impl MemoryLimiter {
             .borrow_mut()
             .entry(key.to_owned())
             .or_default()
-            .apply(command, now_ms);
+            .apply(Command::from_json(&command.to_json()).map_err(LimiterError)?, now_ms);
         serde_json::from_value(reply).map_err(|e| LimiterError(e.to_string()))
     }
 }
