@@ -235,7 +235,7 @@ fn injected_fault(ctx: &Ctx<'_>, request: &Request) -> Option<ApiError> {
         _ => return None,
     }
     // The cause quotes the request's email on purpose: the report must scrub it.
-    let email = serde_json::from_slice::<serde_json::Value>(&request.body)
+    let email = crate::kernel::fields::parse(&request.body)
         .ok()
         .and_then(|body| body["email"].as_str().map(str::to_owned))
         .unwrap_or_default();

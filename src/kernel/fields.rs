@@ -82,6 +82,13 @@ impl FromFields for Map<String, Value> {
     }
 }
 
+/// JSON bytes as a `Value`. Everything the Worker parses goes through serde_json's reader
+/// of `&str`: `from_slice` would link a second copy of the whole parser, for bytes.
+pub fn parse(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8 ({e})"))?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// Reads `value` (an object) as `T`.
 pub fn read<T: FromFields>(value: &Value) -> Result<T, Mismatch> {
     match value {

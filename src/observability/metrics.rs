@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::kernel::events::AuthEvent;
 
@@ -26,8 +27,7 @@ pub const DURATION_BUCKETS: [(u64, &str); 11] = [
     (10000, "10"),
 ];
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "StoredHistogram")]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Histogram {
     /// Per bucket of `DURATION_BUCKETS` (not cumulative), then +Inf.
     pub buckets: Vec<u64>,
@@ -35,32 +35,64 @@ pub struct Histogram {
     pub count: u64,
 }
 
-/// A histogram as stored or sent, in either form: aggregates and batches written before
-/// durations were whole milliseconds carry `sum` in seconds, which is kept, not dropped.
-#[derive(Deserialize)]
-struct StoredHistogram {
-    buckets: Vec<u64>,
-    #[serde(default)]
-    sum_ms: u64,
-    #[serde(default)]
-    sum: Option<f64>,
-    count: u64,
+/// A whole number read from `map`, 0 when it is missing.
+fn count(map: &Map<String, Value>, name: &str) -> Result<u64, String> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(value) => value.as_u64().ok_or_else(|| format!("`{name}` is not a whole number")),
+    }
 }
 
-impl From<StoredHistogram> for Histogram {
-    fn from(stored: StoredHistogram) -> Self {
-        let legacy_ms = stored
-            .sum
-            .map_or(0, |seconds| (seconds * 1000.0).round().max(0.0) as u64);
-        Histogram {
-            buckets: stored.buckets,
-            sum_ms: stored.sum_ms + legacy_ms,
-            count: stored.count,
-        }
+/// `name -> whole number`, empty when it is missing.
+fn counts(map: &Map<String, Value>, name: &str) -> Result<BTreeMap<String, u64>, String> {
+    entries(map, name)?
+        .map(|(key, value)| match value.as_u64() {
+            Some(n) => Ok((key.clone(), n)),
+            None => Err(format!("`{name}.{key}` is not a whole number")),
+        })
+        .collect()
+}
+
+fn entries<'a>(
+    map: &'a Map<String, Value>,
+    name: &str,
+) -> Result<impl Iterator<Item = (&'a String, &'a Value)>, String> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None.into_iter().flatten()),
+        Some(Value::Object(entries)) => Ok(Some(entries.iter()).into_iter().flatten()),
+        Some(_) => Err(format!("`{name}` is not an object")),
     }
 }
 
 impl Histogram {
+    /// A histogram as stored or sent, in either form: aggregates and batches written before
+    /// durations were whole milliseconds carry `sum` in seconds, which is kept, not dropped.
+    fn from_value(value: &Value) -> Result<Self, String> {
+        let map = value.as_object().ok_or("a histogram is an object")?;
+        let buckets = match map.get("buckets") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|n| n.as_u64().ok_or("`buckets` holds whole numbers"))
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err("`buckets` is not an array".to_owned()),
+        };
+        let legacy_ms = match map.get("sum") {
+            None | Some(Value::Null) => 0,
+            Some(seconds) => {
+                let seconds = seconds.as_f64().ok_or("`sum` is not a number")?;
+                (seconds * 1000.0).round().max(0.0) as u64
+            }
+        };
+        if !map.contains_key("count") {
+            return Err("`count` is missing".to_owned());
+        }
+        Ok(Histogram {
+            buckets,
+            sum_ms: count(map, "sum_ms")? + legacy_ms,
+            count: count(map, "count")?,
+        })
+    }
+
     pub fn observe(&mut self, ms: u64) {
         if self.buckets.len() != DURATION_BUCKETS.len() + 1 {
             self.buckets = vec![0; DURATION_BUCKETS.len() + 1];
@@ -87,8 +119,7 @@ impl Histogram {
 }
 
 /// Deltas from one or more requests of one isolate; also the aggregate's shape.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Batch {
     /// `method route status` -> count.
     pub requests: BTreeMap<String, u64>,
@@ -101,6 +132,26 @@ pub struct Batch {
 pub type Aggregate = Batch;
 
 impl Batch {
+    /// A batch or an aggregate as JSON (`serde_json::to_string` of one); a missing part is
+    /// empty.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let map = value.as_object().ok_or("a batch is an object")?;
+        let durations = entries(map, "durations")?
+            .map(|(route, h)| {
+                Ok((
+                    route.clone(),
+                    Histogram::from_value(h).map_err(|e| format!("{route}: {e}"))?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Batch {
+            requests: counts(map, "requests")?,
+            durations,
+            events: counts(map, "events")?,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty() && self.events.is_empty()
     }
@@ -230,7 +281,7 @@ mod tests {
     #[test]
     fn a_histogram_stored_with_a_sum_in_seconds_keeps_it() {
         let old = r#"{"buckets":[1,0,0,0,0,0,0,0,0,0,0,1],"sum":12.5,"count":2}"#;
-        let histogram: Histogram = serde_json::from_str(old).unwrap();
+        let histogram = Histogram::from_value(&serde_json::from_str(old).unwrap()).unwrap();
         assert_eq!(histogram.sum_ms, 12_500);
         assert_eq!(histogram.count, 2);
     }
@@ -240,6 +291,15 @@ mod tests {
         let mut batch = Batch::default();
         batch.record_request("GET", "/", 200, 1);
         let json = serde_json::to_string(&batch).unwrap();
-        assert_eq!(serde_json::from_str::<Batch>(&json).unwrap(), batch);
+        assert_eq!(Batch::from_json(&json).unwrap(), batch);
+        assert_eq!(Batch::from_json("{}").unwrap(), Batch::default());
+        for bad in [
+            "[]",
+            r#"{"requests":{"GET / 200":-1}}"#,
+            r#"{"durations":{"/":{"buckets":[1]}}}"#,
+            r#"{"events":[]}"#,
+        ] {
+            assert!(Batch::from_json(bad).is_err(), "{bad}");
+        }
     }
 }

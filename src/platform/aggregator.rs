@@ -38,13 +38,13 @@ impl DurableObject for MetricsAggregator {
                 None => calls::read(&storage, LEGACY_KEY).await.map_err(Error::RustError)?,
             };
             let aggregate = match text {
-                Some(text) => serde_json::from_str(&text)?,
+                Some(text) => Aggregate::from_json(&text).map_err(Error::RustError)?,
                 None => Aggregate::default(),
             };
             self.cache.borrow_mut().get_or_insert(aggregate);
         }
         if req.method() == Method::Post {
-            let batch: Batch = serde_json::from_str(&req.text().await?)?;
+            let batch = Batch::from_json(&req.text().await?).map_err(Error::RustError)?;
             let text = {
                 let mut cache = self.cache.borrow_mut();
                 let aggregate = cache.as_mut().expect("loaded above");

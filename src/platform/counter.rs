@@ -83,7 +83,9 @@ impl RateLimitCounter {
         let text = calls::read(&self.raw_storage()?, STATE_KEY)
             .await
             .map_err(Error::RustError)?;
-        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        text.map(|t| CounterState::from_json(&t))
+            .transpose()
+            .map_err(|e| Error::RustError(format!("stored state: {e}")))
     }
 }
 

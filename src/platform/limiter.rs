@@ -3,13 +3,12 @@
 use std::cell::OnceCell;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
 use super::calls;
 use crate::rate_limit::counter::Command;
-use crate::rate_limit::{Decision, Gate, Lease, LimiterError, LockoutPolicy, Policy, RateLimiter};
+use crate::rate_limit::{Decision, Gate, Lease, LimiterError, LockoutPolicy, Policy, RateLimiter, Reply};
 
 pub struct DurableLimiter {
     env: Env,
@@ -26,7 +25,7 @@ impl DurableLimiter {
         }
     }
 
-    async fn call<T: DeserializeOwned>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
+    async fn call<T: Reply>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
         // A missing binding is an error, so limited routes fail closed with 503.
         let namespace = self
             .namespace
@@ -40,7 +39,10 @@ impl DurableLimiter {
         if status != 200 {
             return Err(LimiterError(format!("counter answered {status}")));
         }
-        serde_json::from_str(&text).map_err(|e| LimiterError(format!("counter's answer: {e}")))
+        serde_json::from_str(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|reply| T::from_value(&reply))
+            .map_err(|e| LimiterError(format!("counter's answer: {e}")))
     }
 }
 

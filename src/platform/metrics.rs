@@ -128,7 +128,7 @@ impl MetricsSource for DurableMetrics {
         let answers = join_all((0..SHARDS).map(|shard| call(shard, "GET", None))).await;
         let mut total = Aggregate::default();
         for answer in answers {
-            let shard: Aggregate = serde_json::from_str(&answer?).map_err(|e| e.to_string())?;
+            let shard = Aggregate::from_json(&answer?)?;
             total.merge(&shard);
         }
         Ok(serde_json::to_string(&total).expect("aggregates serialise"))

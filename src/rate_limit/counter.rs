@@ -1,11 +1,12 @@
 //! What a counter is asked to do, and its whole state: one per key (a Durable Object in
 //! the Worker, a map entry in the native tests' limiter).
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::gcra::{Bucket, Policy};
 use super::lockout::{Gate, Lockout, LockoutPolicy};
+use super::wire::{flag, instant, lockout_policy, number, object, policy, whole};
 
 /// What a counter is asked to do; one counter (Durable Object) per key. On the wire it is
 /// one JSON object named by `op`: `{"op": "take", "policy": {"limit": 10, "window_seconds":
@@ -57,18 +58,8 @@ impl Command {
     pub fn from_json(text: &str) -> Result<Self, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let command = value.as_object().ok_or("a command is an object")?;
-        let policy = |name: &str| {
-            let p = object(command, name)?;
-            Ok::<_, String>(Policy::new(number(p, "limit")?, number(p, "window_seconds")?))
-        };
-        let lockout = || {
-            let p = object(command, "policy")?;
-            Ok::<_, String>(LockoutPolicy {
-                free_attempts: number(p, "free_attempts")?,
-                base_seconds: number(p, "base_seconds")?,
-                max_seconds: number(p, "max_seconds")?,
-            })
-        };
+        let policy = |name: &str| policy(object(command, name)?);
+        let lockout = || lockout_policy(object(command, "policy")?);
         match command.get("op").and_then(Value::as_str) {
             Some("take") => Ok(Command::Take {
                 policy: policy("policy")?,
@@ -89,21 +80,8 @@ impl Command {
     }
 }
 
-fn object<'a>(map: &'a Map<String, Value>, name: &str) -> Result<&'a Map<String, Value>, String> {
-    map.get(name)
-        .and_then(Value::as_object)
-        .ok_or_else(|| format!("`{name}` is not an object"))
-}
-
-fn number(map: &Map<String, Value>, name: &str) -> Result<u32, String> {
-    map.get(name)
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("`{name}` is not a whole number of 32 bits"))
-}
-
 /// A counter's whole persisted state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CounterState {
     pub bucket: Bucket,
     pub lockout: Lockout,
@@ -144,6 +122,27 @@ impl CounterState {
             .max(self.bucket.idle_at_ms())
             .max(self.lockout.blocked_until_ms);
         reply.expect("replies serialise")
+    }
+}
+
+impl CounterState {
+    /// The state as an object stores it (`serde_json::to_string` of it).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let map = whole(&value)?;
+        let lockout = object(map, "lockout")?;
+        Ok(CounterState {
+            bucket: Bucket {
+                tat_ms: instant(object(map, "bucket")?, "tat_ms")?,
+            },
+            lockout: Lockout {
+                attempts: number(lockout, "attempts")?,
+                blocked_until_ms: instant(lockout, "blocked_until_ms")?,
+                last_attempt_ms: instant(lockout, "last_attempt_ms")?,
+                notified: flag(lockout, "notified")?,
+            },
+            drop_at_ms: instant(map, "drop_at_ms")?,
+        })
     }
 }
 
@@ -233,6 +232,29 @@ mod tests {
         ];
         for text in refused {
             assert!(Command::from_json(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_state_reads_back_what_it_wrote_and_refuses_what_is_not_one() {
+        let state = CounterState {
+            bucket: Bucket {
+                tat_ms: 1_800_000_000_123,
+            },
+            lockout: Lockout {
+                attempts: 7,
+                blocked_until_ms: 1_800_000_060_000,
+                last_attempt_ms: 1_800_000_000_000,
+                notified: true,
+            },
+            drop_at_ms: 1_800_007_200_000,
+        };
+        assert_eq!(
+            CounterState::from_json(&serde_json::to_string(&state).unwrap()),
+            Ok(state)
+        );
+        for text in ["", "{}", r#"{"bucket":{"tat_ms":1},"lockout":{},"drop_at_ms":0}"#] {
+            assert!(CounterState::from_json(text).is_err(), "{text:?}");
         }
     }
 }

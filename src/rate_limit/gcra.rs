@@ -1,10 +1,10 @@
 //! Token buckets by GCRA: `limit` requests per `window_seconds`, refilled smoothly, so a
 //! burst never doubles at a window edge.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// one every `window_seconds / limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Policy {
     pub limit: u32,
     pub window_seconds: u32,
@@ -43,12 +43,12 @@ impl Policy {
 }
 
 /// A bucket's whole state: its theoretical arrival time (GCRA), in Unix milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Bucket {
     pub tat_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub allowed: bool,
     pub limit: u32,
@@ -59,7 +59,7 @@ pub struct Decision {
 
 /// Tokens taken at once for one isolate to spend (`granted`, 0 when refused), and the
 /// bucket's answer after them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Lease {
     pub granted: u32,
     pub decision: Decision,

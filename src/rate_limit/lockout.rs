@@ -1,12 +1,12 @@
 //! The login lockout: free attempts, then an exponential backoff; a success ends the streak.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::gcra::ceil_seconds;
 
 /// Login lockout: the first `free_attempts` attempts in a streak are free; each further
 /// attempt waits `base_seconds`, doubling, at most `max_seconds`. A success ends the streak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LockoutPolicy {
     pub free_attempts: u32,
     pub base_seconds: u32,
@@ -39,7 +39,7 @@ impl LockoutPolicy {
 }
 
 /// Per-account login streak.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Lockout {
     /// Attempts since the last success.
     pub attempts: u32,
@@ -49,7 +49,7 @@ pub struct Lockout {
     pub notified: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Gate {
     /// The password may be checked. `notify_on_failure`: this attempt starts a lockout the
     /// owner has not been told of, so a wrong password here is the one to tell them about

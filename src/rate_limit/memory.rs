@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 
 use super::counter::{Command, CounterState};
+use super::Reply;
 use super::{Decision, Gate, Lease, LockoutPolicy, Policy};
 use super::{LimiterError, RateLimiter};
 
@@ -26,7 +26,7 @@ impl MemoryLimiter {
         }
     }
 
-    fn call<T: DeserializeOwned>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
+    fn call<T: Reply>(&self, key: &str, command: Command) -> Result<T, LimiterError> {
         let now_ms = (self.now_ms)();
         let reply = self
             .counters
@@ -34,7 +34,7 @@ impl MemoryLimiter {
             .entry(key.to_owned())
             .or_default()
             .apply(Command::from_json(&command.to_json()).map_err(LimiterError)?, now_ms);
-        serde_json::from_value(reply).map_err(|e| LimiterError(e.to_string()))
+        T::from_value(&reply).map_err(LimiterError)
     }
 }
 

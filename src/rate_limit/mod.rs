@@ -11,6 +11,7 @@ pub mod counter;
 mod gcra;
 mod lockout;
 mod memory;
+mod wire;
 
 use async_trait::async_trait;
 
@@ -18,6 +19,7 @@ pub use allowance::Allowances;
 pub use gcra::{Bucket, Decision, InvalidPolicy, Lease, Policy};
 pub use lockout::{Gate, Lockout, LockoutPolicy};
 pub use memory::MemoryLimiter;
+pub use wire::Reply;
 
 /// The rate limiter could not answer; limited routes then fail closed.
 #[derive(Debug, thiserror::Error)]

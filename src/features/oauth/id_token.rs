@@ -34,7 +34,7 @@ struct Claims {
 impl Claims {
     /// `None` when a required claim is missing or of the wrong type.
     fn parse(payload: &[u8]) -> Option<Self> {
-        let claims: serde_json::Value = serde_json::from_slice(payload).ok()?;
+        let claims = crate::kernel::fields::parse(payload).ok()?;
         let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         let aud = match claims.get("aud")? {
             serde_json::Value::String(one) => vec![one.clone()],

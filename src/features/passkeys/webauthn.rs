@@ -149,7 +149,7 @@ pub struct Expected<'a> {
 
 /// Checks `clientDataJSON`: type, challenge, origin, `crossOrigin` not true.
 pub fn check_client_data(json: &[u8], expected: &Expected<'_>) -> Result<(), Refused> {
-    let data: Value = serde_json::from_slice(json).map_err(|_| Refused("clientDataJSON is not JSON"))?;
+    let data = crate::kernel::fields::parse(json).map_err(|_| Refused("clientDataJSON is not JSON"))?;
     let text = |name| field(&data, name).and_then(Value::as_str);
     if text("type") != Some(expected.kind) {
         return Err(Refused("clientDataJSON.type"));

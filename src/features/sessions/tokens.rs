@@ -2,16 +2,17 @@
 //! carrying `iss`, `aud`, `sub` (the user), `sid` (the session), `iat`, `exp` and `roles`.
 //! A valid token is only a claim: the session it names must still be live.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::features::signing::{jws, JwsError, SigningSettings};
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::{self, from_fields};
 use crate::kernel::{SessionId, UnixSeconds, UserId};
 
 /// Clock skew tolerated on `exp` and `iat`.
 pub const LEEWAY_SECONDS: i64 = 30;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 struct AccessClaims {
     iss: String,
     aud: String,
@@ -19,9 +20,9 @@ struct AccessClaims {
     sid: String,
     iat: i64,
     exp: i64,
-    #[serde(default)]
     roles: Vec<String>,
 }
+from_fields!(AccessClaims { iss, aud, sub, sid, iat, exp; default: roles });
 
 /// What a valid token says; the session must still be checked against the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +81,10 @@ pub async fn issue(
 /// expiry and issue time.
 pub async fn verify(ctx: &Ctx<'_>, raw: &str, now: UnixSeconds) -> Result<VerifiedToken, TokenError> {
     let payload = jws::verify(ctx, raw).await?;
-    let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
+    let claims: AccessClaims = fields::parse(&payload)
+        .ok()
+        .and_then(|claims| fields::read(&claims).ok())
+        .ok_or(TokenError::Malformed)?;
     if claims.exp + LEEWAY_SECONDS <= now || claims.iat > now + LEEWAY_SECONDS {
         return Err(TokenError::Expired);
     }

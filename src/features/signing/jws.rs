@@ -5,11 +5,11 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde::Deserialize;
 
 use super::{Signer, SigningSettings};
 use crate::kernel::crypto::CryptoError;
 use crate::kernel::feature::Ctx;
+use crate::kernel::fields::{self, from_fields};
 
 /// The HMAC algorithms, keyed by `SECRET_KEY` (as the seed service did).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +67,13 @@ pub enum JwsError {
     Crypto(#[from] CryptoError),
 }
 
-#[derive(Deserialize)]
 pub struct Header {
     pub alg: String,
     pub kid: Option<String>,
     /// Extensions this verifier would have to understand: none are, so any is a refusal.
     pub crit: Option<serde_json::Value>,
 }
+from_fields!(Header { alg, kid, crit });
 
 /// A compact JWS taken apart, nothing verified yet: the header, the payload, the
 /// signature and the signing input (`header.payload`, as sent).
@@ -93,7 +93,10 @@ pub fn split(token: &str) -> Result<Compact<'_>, JwsError> {
         return Err(JwsError::Malformed);
     };
     let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwsError::Malformed);
-    let parsed: Header = serde_json::from_slice(&decode(header)?).map_err(|_| JwsError::Malformed)?;
+    let parsed: Header = fields::parse(&decode(header)?)
+        .ok()
+        .and_then(|header| fields::read(&header).ok())
+        .ok_or(JwsError::Malformed)?;
     let (payload_bytes, signature) = (decode(payload)?, decode(signature)?);
     if parsed.crit.is_some() {
         return Err(JwsError::BadSignature);

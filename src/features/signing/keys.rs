@@ -2,10 +2,10 @@
 //! signs; the others only verify (rotation). Everything a set must be is checked here,
 //! except that `d` matches the public part, which takes a signature (`check_pairs`).
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::kernel::crypto::{KeyAlg, PrivateKey, PublicKey};
+use crate::kernel::fields::{self, Fields, FromFields, Mismatch};
 
 const MAX_KEYS: usize = 10;
 const MAX_KID_CHARS: usize = 64;
@@ -48,36 +48,56 @@ fn bad(reason: impl Into<String>) -> InvalidKeySet {
     InvalidKeySet(reason.into())
 }
 
-#[derive(Deserialize)]
-struct RawSet {
-    keys: Vec<RawKey>,
-}
-
-#[derive(Deserialize)]
 struct RawKey {
     kty: Option<String>,
     crv: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
-    #[serde(rename = "use")]
     usage: Option<String>,
     x: Option<String>,
     y: Option<String>,
     d: Option<String>,
 }
 
+impl FromFields for RawKey {
+    fn from_fields(fields: Fields<'_>) -> Result<Self, Mismatch> {
+        Ok(Self {
+            kty: fields.get("kty")?,
+            crv: fields.get("crv")?,
+            kid: fields.get("kid")?,
+            alg: fields.get("alg")?,
+            usage: fields.get("use")?,
+            x: fields.get("x")?,
+            y: fields.get("y")?,
+            d: fields.get("d")?,
+        })
+    }
+}
+
+/// The members of `{"keys": [...]}`, each an object.
+fn raw_keys(raw: &str) -> Result<Vec<RawKey>, String> {
+    let set: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+    let keys = match set.get("keys") {
+        Some(Value::Array(keys)) => keys,
+        Some(_) => return Err("`keys` is not an array".to_owned()),
+        None => return Err("`keys` is missing".to_owned()),
+    };
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| fields::read(key).map_err(|e| format!("key {i}: `{}`: {}", e.field, e.message)))
+        .collect()
+}
+
 impl KeySet {
     pub fn parse(raw: &str) -> Result<Self, InvalidKeySet> {
-        let set: RawSet =
-            serde_json::from_str(raw).map_err(|e| bad(format!("not a JWK Set ({{\"keys\": [...]}}): {e}")))?;
-        if set.keys.is_empty() || set.keys.len() > MAX_KEYS {
+        let raw_keys = raw_keys(raw).map_err(|e| bad(format!("not a JWK Set ({{\"keys\": [...]}}): {e}")))?;
+        if raw_keys.is_empty() || raw_keys.len() > MAX_KEYS {
             return Err(bad(format!(
                 "holds {} keys; 1 to {MAX_KEYS} are allowed",
-                set.keys.len()
+                raw_keys.len()
             )));
         }
-        let keys = set
-            .keys
+        let keys = raw_keys
             .into_iter()
             .enumerate()
             .map(|(i, key)| parse_key(key).map_err(|e| bad(format!("key {i}: {e}"))))

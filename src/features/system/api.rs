@@ -117,7 +117,7 @@ pub async fn metrics(ctx: &Ctx<'_>, request: &Request) -> Result<Response, ApiEr
     }
     let unavailable = |cause: String| ApiError::unavailable("metrics", "the metrics store is unavailable", cause);
     let json = ctx.metrics.snapshot().await.map_err(unavailable)?;
-    let aggregate: Aggregate = serde_json::from_str(&json).map_err(|e| unavailable(e.to_string()))?;
+    let aggregate = Aggregate::from_json(&json).map_err(unavailable)?;
     let text = aggregate.render(ctx.config.version);
     Ok(Response::new(
         200,

@@ -49,7 +49,7 @@ pub fn unsupported_media_type(accepted: &str) -> ApiError {
 }
 
 pub fn parse_json_bytes<T: FromFields>(body: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let value = crate::kernel::fields::parse(body)
         .map_err(|e| ApiError::malformed_body(format!("the body is not valid JSON: {e}")))?;
     let serde_json::Value::Object(object) = &value else {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
