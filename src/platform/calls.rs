@@ -146,9 +146,10 @@ pub async fn read_asset(fetcher: &JsValue, url: &str) -> Result<Vec<u8>, String>
     let answer = asset(fetcher, url).await.map_err(js_error)?;
     match answer.dyn_into::<js_sys::Uint8Array>() {
         Ok(bytes) => Ok(bytes.to_vec()),
+        // A status is a whole number: printed as one, it needs no float formatting.
         Err(status) => Err(format!(
             "the asset server answered {}",
-            status.as_f64().unwrap_or_default()
+            status.as_f64().unwrap_or_default() as u16
         )),
     }
 }
