@@ -77,17 +77,14 @@ impl<'a> Vars<'a> {
     }
 
     /// A duration in `unit_seconds` (minutes: 60, days: 86 400), decimals allowed (so a
-    /// test configuration can say `0.001` days), in whole seconds, at least one.
-    pub fn duration(&self, name: &'static str, unit_seconds: f64, default: f64) -> Result<i64, ConfigError> {
-        let value = match self.get(name) {
-            None => default,
-            Some(raw) => raw
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .ok_or_else(|| invalid(name, format!("{raw:?} is not a positive number")))?,
-        };
-        Ok(((value * unit_seconds).round() as i64).max(1))
+    /// test configuration can say `0.001` days), in whole seconds, at least one. The value
+    /// is read as a decimal fraction in integers (`decimal_seconds`): no float parsing.
+    pub fn duration(&self, name: &'static str, unit_seconds: i64, default: i64) -> Result<i64, ConfigError> {
+        match self.get(name) {
+            None => Ok((default * unit_seconds).max(1)),
+            Some(raw) => decimal_seconds(&raw, unit_seconds)
+                .ok_or_else(|| invalid(name, format!("{raw:?} is not a positive number"))),
+        }
     }
 
     pub fn boolean(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
@@ -98,6 +95,33 @@ impl<'a> Vars<'a> {
             Some(v) => Err(invalid(name, format!("{v:?} is not a boolean"))),
         }
     }
+}
+
+/// `raw` (`12`, `0.5`, `+.25`: a positive decimal number) times `unit_seconds`, rounded
+/// half up to whole seconds, at least one; `None` when it is not a positive number.
+fn decimal_seconds(raw: &str, unit_seconds: i64) -> Option<i64> {
+    let digits = raw.strip_prefix('+').unwrap_or(raw);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if whole.len() + fraction.len() == 0 || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    // Leading zeros and digits past the 18th decimal change nothing a second can show;
+    // what is left is at most 18 digits of fraction and, past 20 whole digits, saturates.
+    let whole = whole.trim_start_matches('0');
+    let fraction = &fraction[..fraction.len().min(18)];
+    if whole.len() > 20 {
+        return Some(i64::MAX);
+    }
+    let scale = 10u128.pow(fraction.len() as u32);
+    let number = format!("{whole}{fraction}").parse::<u128>().unwrap_or(0);
+    if number == 0 {
+        return None;
+    }
+    let seconds = number
+        .checked_mul(unit_seconds as u128)
+        .map_or(u128::MAX, |n| n.saturating_add(scale / 2) / scale);
+    Some(i64::try_from(seconds).unwrap_or(i64::MAX).max(1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,6 +424,31 @@ pub fn test_config() -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_positive_decimals_in_whole_seconds() {
+        let day = 86_400;
+        for (raw, unit, seconds) in [
+            ("30", 60, 1800),
+            ("0.5", 60, 30),
+            ("+.25", 60, 15),
+            ("5.", 1, 5),
+            ("007", 1, 7),
+            ("0.001", day, 86),
+            ("0.0000001", day, 1),
+            ("1.5", 1, 2),
+            ("0.0416666666666666666666", day, 3600),
+            ("99999999999999999999", day, i64::MAX),
+            ("123456789012345678901234567890", 1, i64::MAX),
+        ] {
+            assert_eq!(decimal_seconds(raw, unit), Some(seconds), "{raw} x {unit}");
+        }
+        for raw in [
+            "", ".", "0", "0.000", "-1", "1e3", "inf", "NaN", " 5", "5 ", "1,5", "1.2.3", "++1", "0x10",
+        ] {
+            assert_eq!(decimal_seconds(raw, 60), None, "{raw:?}");
+        }
+    }
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

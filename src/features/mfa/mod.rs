@@ -50,7 +50,7 @@ pub struct MfaSettings {
 
 fn settings(vars: &Vars<'_>, config: &Config) -> Result<Box<dyn std::any::Any>, ConfigError> {
     Ok(Box::new(MfaSettings {
-        enroll_seconds: vars.duration("MFA_ENROLL_EXPIRE_MINUTES", 60.0, 10.0)?,
+        enroll_seconds: vars.duration("MFA_ENROLL_EXPIRE_MINUTES", 60, 10)?,
         sealing_key: SealingKey::derive(config.secret_key.expose().as_bytes(), "mfa_totp_secret"),
     }))
 }

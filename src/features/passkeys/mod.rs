@@ -102,7 +102,7 @@ fn settings(vars: &Vars<'_>, config: &Config) -> Result<Box<dyn std::any::Any>, 
         rp_name: vars.or("WEBAUTHN_RP_NAME", &config.app_name),
         rp_id,
         origins,
-        challenge_seconds: vars.duration("WEBAUTHN_CHALLENGE_EXPIRE_SECONDS", 1.0, 300.0)?,
+        challenge_seconds: vars.duration("WEBAUTHN_CHALLENGE_EXPIRE_SECONDS", 1, 300)?,
         max_per_user: vars.positive("PASSKEYS_MAX_PER_USER", 20)?,
     }))
 }

@@ -98,12 +98,12 @@ pub struct SessionsSettings {
     pub mfa_token_seconds: i64,
 }
 
-const MINUTE: f64 = 60.0;
-const DAY: f64 = 86_400.0;
+const MINUTE: i64 = 60;
+const DAY: i64 = 86_400;
 
 fn settings(vars: &Vars<'_>, _: &Config) -> Result<Box<dyn std::any::Any>, ConfigError> {
-    let access_seconds = vars.duration("ACCESS_TOKEN_EXPIRE_MINUTES", MINUTE, 30.0)?;
-    let new_device_window_seconds = vars.duration("NEW_DEVICE_WINDOW_DAYS", DAY, 90.0)?;
+    let access_seconds = vars.duration("ACCESS_TOKEN_EXPIRE_MINUTES", MINUTE, 30)?;
+    let new_device_window_seconds = vars.duration("NEW_DEVICE_WINDOW_DAYS", DAY, 90)?;
     if new_device_window_seconds > devices::MAX_WINDOW_DAYS * 86_400 {
         return Err(invalid(
             "NEW_DEVICE_WINDOW_DAYS",
@@ -123,13 +123,13 @@ fn settings(vars: &Vars<'_>, _: &Config) -> Result<Box<dyn std::any::Any>, Confi
     };
     Ok(Box::new(SessionsSettings {
         access_seconds,
-        refresh_seconds: vars.duration("REFRESH_TOKEN_EXPIRE_DAYS", DAY, 30.0)?,
-        session_max_seconds: vars.duration("SESSION_MAX_DAYS", DAY, 90.0)?,
-        reuse_interval_seconds: vars.duration("REFRESH_REUSE_INTERVAL_SECONDS", 1.0, 10.0)?,
-        reauth_max_age_seconds: vars.duration("REAUTH_MAX_AGE_MINUTES", MINUTE, 10.0)?,
+        refresh_seconds: vars.duration("REFRESH_TOKEN_EXPIRE_DAYS", DAY, 30)?,
+        session_max_seconds: vars.duration("SESSION_MAX_DAYS", DAY, 90)?,
+        reuse_interval_seconds: vars.duration("REFRESH_REUSE_INTERVAL_SECONDS", 1, 10)?,
+        reauth_max_age_seconds: vars.duration("REAUTH_MAX_AGE_MINUTES", MINUTE, 10)?,
         new_device_window_seconds,
         lockout,
-        mfa_token_seconds: vars.duration("MFA_TOKEN_EXPIRE_SECONDS", 1.0, 300.0)?,
+        mfa_token_seconds: vars.duration("MFA_TOKEN_EXPIRE_SECONDS", 1, 300)?,
     }))
 }
 
