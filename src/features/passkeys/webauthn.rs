@@ -97,7 +97,7 @@ impl Registration {
                     .collect()
             })
             .unwrap_or_default();
-        transports.sort();
+        transports.sort_unstable();
         transports.dedup();
         Ok(Self {
             raw_id,
