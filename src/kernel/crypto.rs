@@ -1,5 +1,5 @@
-//! Cryptography the platform does natively, as a port: asymmetric signatures and
-//! authenticated encryption. The Worker signs, verifies, seals and opens with WebCrypto
+//! Cryptography the platform does natively, as a port: asymmetric signatures, HMAC with
+//! the wider SHA-2 hashes and authenticated encryption. The Worker signs, verifies, seals and opens with WebCrypto
 //! (Ed25519, ECDSA P-256, AES-256-GCM: no curve or cipher code in the wasm); native tests
 //! use RustCrypto. Signing keys travel as the members of their JWK (RFC 7517), base64url.
 //! RSA is verify-only (RS256 ID tokens of OAuth providers): the Worker never signs with it.
@@ -116,6 +116,9 @@ pub trait Crypto {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (JWS `RS256`): `Ok(false)` for a signature that does
     /// not verify; `Err` only when the key is unusable.
     async fn verify_rs256(&self, key: &RsaPublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError>;
+    /// HMAC (RFC 2104) with `hash`, `SHA-384` or `SHA-512` (JWS `HS384` and `HS512`). HMAC
+    /// with SHA-256, which everything else uses, is computed in the wasm.
+    async fn hmac(&self, hash: &'static str, key: &[u8], input: &[u8]) -> Result<Vec<u8>, CryptoError>;
     /// AES-256-GCM with a 128-bit tag, binding `aad`: the ciphertext followed by the tag.
     async fn seal(&self, key: &SealingKey, nonce: &Nonce, aad: &[u8], plaintext: &[u8])
         -> Result<Vec<u8>, CryptoError>;

@@ -371,6 +371,22 @@ impl super::crypto::Crypto for NativeCrypto {
             .is_ok())
     }
 
+    async fn hmac(&self, hash: &'static str, key: &[u8], input: &[u8]) -> Result<Vec<u8>, super::crypto::CryptoError> {
+        use hmac::{Hmac, Mac};
+        macro_rules! mac {
+            ($hash:ty) => {{
+                let mut mac = Hmac::<$hash>::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(input);
+                Ok(mac.finalize().into_bytes().to_vec())
+            }};
+        }
+        match hash {
+            "SHA-384" => mac!(sha2::Sha384),
+            "SHA-512" => mac!(sha2::Sha512),
+            other => Err(super::crypto::CryptoError(format!("no HMAC with {other}"))),
+        }
+    }
+
     async fn seal(
         &self,
         key: &super::crypto::SealingKey,

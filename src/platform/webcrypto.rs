@@ -1,148 +1,164 @@
-//! The Worker's `Crypto`: WebCrypto (`crypto.subtle`), native in the runtime, so no curve
-//! or cipher code ships in the wasm. Imported keys are kept per isolate, by `kid` and role
-//! (signing keys) or by name (sealing keys).
-
-use std::cell::RefCell;
-use std::collections::HashMap;
+//! The Worker's `Crypto`: WebCrypto (`crypto.subtle`), native in the runtime, so no curve,
+//! cipher or SHA-512 code ships in the wasm. Each operation is one call to the small
+//! functions below, which run in the platform (as `convert`'s do) and keep the imported
+//! keys per isolate: signing keys by `kid` and role, sealing keys by name, RSA keys by
+//! their modulus (never by a provider's `kid`, so a reused `kid` never finds another key).
+//! HMAC keys are imported for each call: they serve `HS384` and `HS512` only.
 
 use async_trait::async_trait;
-use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, SubtleCrypto};
+use js_sys::Uint8Array;
+use serde_json::json;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 
+use super::calls::js_error;
 use crate::kernel::crypto::{Crypto, CryptoError, KeyAlg, Nonce, PrivateKey, PublicKey, RsaPublicKey, SealingKey};
 
-thread_local! {
-    /// (kid, signing?) -> the imported key.
-    static KEYS: RefCell<HashMap<(String, bool), CryptoKey>> = RefCell::new(HashMap::new());
-    /// A sealing key's name -> the imported AES-GCM key.
-    static SEALING_KEYS: RefCell<HashMap<&'static str, CryptoKey>> = RefCell::new(HashMap::new());
-    /// An RSA modulus (base64url) -> the imported RS256 verification key. Keyed by the key
-    /// itself, not a provider's `kid`, so a reused `kid` never finds another key.
-    static RSA_KEYS: RefCell<HashMap<String, CryptoKey>> = RefCell::new(HashMap::new());
+#[wasm_bindgen(inline_js = r#"
+const keys = new Map();
+
+async function key(cache, format, material, algorithm, usage) {
+  const name = cache + "\n" + usage;
+  let found = cache === "" ? undefined : keys.get(name);
+  if (found === undefined) {
+    const data = format === "jwk" ? JSON.parse(material) : material;
+    found = await crypto.subtle.importKey(format, data, JSON.parse(algorithm), false, [usage]);
+    if (cache !== "") keys.set(name, found);
+  }
+  return found;
+}
+
+export async function sign(cache, format, material, import_alg, alg, data) {
+  const signing = await key(cache, format, material, import_alg, "sign");
+  return new Uint8Array(await crypto.subtle.sign(JSON.parse(alg), signing, data));
+}
+
+export async function verify(cache, format, material, import_alg, alg, signature, data) {
+  const verifying = await key(cache, format, material, import_alg, "verify");
+  return crypto.subtle.verify(JSON.parse(alg), verifying, signature, data);
+}
+
+export async function seal(cache, material, iv, aad, plaintext) {
+  const sealing = await key(cache, "raw", material, '{"name":"AES-GCM"}', "encrypt");
+  const algorithm = { name: "AES-GCM", iv, additionalData: aad };
+  return new Uint8Array(await crypto.subtle.encrypt(algorithm, sealing, plaintext));
+}
+
+export async function open(cache, material, iv, aad, sealed) {
+  const opening = await key(cache, "raw", material, '{"name":"AES-GCM"}', "decrypt");
+  try {
+    const algorithm = { name: "AES-GCM", iv, additionalData: aad };
+    return new Uint8Array(await crypto.subtle.decrypt(algorithm, opening, sealed));
+  } catch {
+    return null;
+  }
+}
+"#)]
+extern "C" {
+    // Bytes go over as copies (`js`), never as views of the wasm memory: a view goes stale
+    // when the memory grows while the call awaits.
+    /// The signature of `data` by the key (`material`: JWK text, or raw bytes).
+    #[wasm_bindgen(catch)]
+    async fn sign(
+        cache: &str,
+        format: &str,
+        material: &JsValue,
+        import_alg: &str,
+        alg: &str,
+        data: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn verify(
+        cache: &str,
+        format: &str,
+        material: &JsValue,
+        import_alg: &str,
+        alg: &str,
+        signature: &Uint8Array,
+        data: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn seal(
+        cache: &str,
+        material: &Uint8Array,
+        iv: &Uint8Array,
+        aad: &Uint8Array,
+        plaintext: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
+    /// The plaintext, or `null` when decryption is refused (the tag does not check out).
+    #[wasm_bindgen(catch)]
+    async fn open(
+        cache: &str,
+        material: &Uint8Array,
+        iv: &Uint8Array,
+        aad: &Uint8Array,
+        sealed: &Uint8Array,
+    ) -> Result<JsValue, JsValue>;
 }
 
 pub struct WebCrypto;
 
-fn fail(context: &str) -> impl Fn(JsValue) -> CryptoError + '_ {
-    move |error| {
-        CryptoError(format!(
-            "{context}: {}",
-            error.as_string().unwrap_or_else(|| format!("{error:?}"))
-        ))
-    }
+fn fail(context: &'static str) -> impl Fn(JsValue) -> CryptoError {
+    move |error| CryptoError(format!("{context}: {}", js_error(error)))
 }
 
-fn subtle() -> Result<SubtleCrypto, CryptoError> {
-    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(fail("crypto"))?;
-    Reflect::get(&crypto, &"subtle".into())
-        .map_err(fail("crypto.subtle"))?
-        .dyn_into::<SubtleCrypto>()
-        .map_err(fail("crypto.subtle"))
+fn bytes(value: JsValue) -> Vec<u8> {
+    Uint8Array::new(&value).to_vec()
 }
 
-fn object(members: &[(&str, &str)]) -> Object {
-    let object = Object::new();
-    for (name, value) in members {
-        let _ = Reflect::set(&object, &(*name).into(), &(*value).into());
-    }
-    object
+/// A copy of `bytes` owned by the platform.
+fn js(bytes: &[u8]) -> Uint8Array {
+    Uint8Array::from(bytes)
 }
 
-/// The import algorithm of a key type, and the signature algorithm.
-fn algorithms(alg: KeyAlg) -> (Object, Object) {
+/// The import algorithm of a key type, and the signature algorithm, as JSON.
+fn algorithms(alg: KeyAlg) -> (&'static str, &'static str) {
     match alg {
-        KeyAlg::EdDsa => (object(&[("name", "Ed25519")]), object(&[("name", "Ed25519")])),
+        KeyAlg::EdDsa => (r#"{"name":"Ed25519"}"#, r#"{"name":"Ed25519"}"#),
         KeyAlg::Es256 => (
-            object(&[("name", "ECDSA"), ("namedCurve", "P-256")]),
-            object(&[("name", "ECDSA"), ("hash", "SHA-256")]),
+            r#"{"name":"ECDSA","namedCurve":"P-256"}"#,
+            r#"{"name":"ECDSA","hash":"SHA-256"}"#,
         ),
     }
 }
 
-async fn import(kid: &str, public: &PublicKey, d: Option<&str>) -> Result<CryptoKey, CryptoError> {
-    let signing = d.is_some();
-    // An empty kid is a key used once (a passkey's, at its sign-in): never kept.
-    let cached = !kid.is_empty();
-    if let Some(key) = KEYS.with(|keys| keys.borrow().get(&(kid.to_owned(), signing)).cloned()) {
-        return Ok(key);
-    }
+/// A key's JWK, with the private scalar when it signs.
+fn jwk(public: &PublicKey, d: Option<&str>) -> JsValue {
     let (kty, crv) = public.alg.key_type();
-    let mut members = vec![("kty", kty), ("crv", crv), ("x", public.x.as_str())];
-    if let Some(y) = public.y.as_deref() {
-        members.push(("y", y));
+    let mut jwk = json!({ "kty": kty, "crv": crv, "x": public.x });
+    if let Some(y) = &public.y {
+        jwk["y"] = json!(y);
     }
     if let Some(d) = d {
-        members.push(("d", d));
+        jwk["d"] = json!(d);
     }
-    let usages = Array::of1(&(if signing { "sign" } else { "verify" }).into());
-    let (import_alg, _) = algorithms(public.alg);
-    let promise = subtle()?
-        .import_key_with_object("jwk", &object(&members), &import_alg, false, &usages)
-        .map_err(fail("importKey"))?;
-    let key: CryptoKey = JsFuture::from(promise)
-        .await
-        .map_err(fail("importKey"))?
-        .dyn_into()
-        .map_err(fail("importKey"))?;
-    if cached {
-        KEYS.with(|keys| keys.borrow_mut().insert((kid.to_owned(), signing), key.clone()));
-    }
-    Ok(key)
+    JsValue::from_str(&jwk.to_string())
 }
 
-async fn import_sealing(key: &SealingKey) -> Result<CryptoKey, CryptoError> {
-    if let Some(imported) = SEALING_KEYS.with(|keys| keys.borrow().get(key.name).cloned()) {
-        return Ok(imported);
+/// The cache name of a signing key: an empty `kid` is a key used once (a passkey's, at
+/// its sign-in), never kept.
+fn signing_cache(kid: &str) -> String {
+    if kid.is_empty() {
+        String::new()
+    } else {
+        format!("kid:{kid}")
     }
-    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
-    let raw = Uint8Array::from(&key.bytes[..]);
-    let promise = subtle()?
-        .import_key_with_object("raw", &raw, &object(&[("name", "AES-GCM")]), false, &usages)
-        .map_err(fail("importKey"))?;
-    let imported: CryptoKey = JsFuture::from(promise)
-        .await
-        .map_err(fail("importKey"))?
-        .dyn_into()
-        .map_err(fail("importKey"))?;
-    SEALING_KEYS.with(|keys| keys.borrow_mut().insert(key.name, imported.clone()));
-    Ok(imported)
 }
 
 /// `RSASSA-PKCS1-v1_5` with SHA-256, as importKey and verify name it.
-fn rs256() -> Object {
-    object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")])
-}
-
-async fn import_rsa(key: &RsaPublicKey) -> Result<CryptoKey, CryptoError> {
-    if let Some(imported) = RSA_KEYS.with(|keys| keys.borrow().get(&key.n).cloned()) {
-        return Ok(imported);
-    }
-    let jwk = object(&[("kty", "RSA"), ("n", &key.n), ("e", &key.e), ("alg", "RS256")]);
-    let usages = Array::of1(&"verify".into());
-    let promise = subtle()?
-        .import_key_with_object("jwk", &jwk, &rs256(), false, &usages)
-        .map_err(fail("importKey"))?;
-    let imported: CryptoKey = JsFuture::from(promise)
-        .await
-        .map_err(fail("importKey"))?
-        .dyn_into()
-        .map_err(fail("importKey"))?;
-    RSA_KEYS.with(|keys| keys.borrow_mut().insert(key.n.clone(), imported.clone()));
-    Ok(imported)
-}
-
-/// `{name: "AES-GCM", iv, additionalData}` (the tag is 128 bits by default).
-fn aes_gcm(nonce: &Nonce, aad: &[u8]) -> Object {
-    let algorithm = object(&[("name", "AES-GCM")]);
-    let _ = Reflect::set(&algorithm, &"iv".into(), &Uint8Array::from(&nonce[..]));
-    let _ = Reflect::set(&algorithm, &"additionalData".into(), &Uint8Array::from(aad));
-    algorithm
-}
+const RS256: &str = r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#;
 
 #[async_trait(?Send)]
 impl Crypto for WebCrypto {
+    async fn hmac(&self, hash: &'static str, key: &[u8], input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let algorithm = json!({ "name": "HMAC", "hash": hash }).to_string();
+        let material: JsValue = js(key).into();
+        let mac = sign("", "raw", &material, &algorithm, r#"{"name":"HMAC"}"#, &js(input))
+            .await
+            .map_err(fail("HMAC"))?;
+        Ok(bytes(mac))
+    }
+
     async fn seal(
         &self,
         key: &SealingKey,
@@ -150,12 +166,11 @@ impl Crypto for WebCrypto {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
-        let imported = import_sealing(key).await?;
-        let promise = subtle()?
-            .encrypt_with_object_and_u8_array(&aes_gcm(nonce, aad), &imported, plaintext)
+        let cache = format!("aes:{}", key.name);
+        let sealed = seal(&cache, &js(&key.bytes), &js(nonce), &js(aad), &js(plaintext))
+            .await
             .map_err(fail("encrypt"))?;
-        let sealed = JsFuture::from(promise).await.map_err(fail("encrypt"))?;
-        Ok(Uint8Array::new(&sealed).to_vec())
+        Ok(bytes(sealed))
     }
 
     async fn open(
@@ -165,43 +180,53 @@ impl Crypto for WebCrypto {
         aad: &[u8],
         sealed: &[u8],
     ) -> Result<Option<Vec<u8>>, CryptoError> {
-        let imported = import_sealing(key).await?;
-        let promise = subtle()?
-            .decrypt_with_object_and_u8_array(&aes_gcm(nonce, aad), &imported, sealed)
+        let cache = format!("aes:{}", key.name);
+        let opened = open(&cache, &js(&key.bytes), &js(nonce), &js(aad), &js(sealed))
+            .await
             .map_err(fail("decrypt"))?;
-        // WebCrypto rejects with an OperationError when the tag does not check out.
-        match JsFuture::from(promise).await {
-            Ok(plaintext) => Ok(Some(Uint8Array::new(&plaintext).to_vec())),
-            Err(_) => Ok(None),
-        }
+        Ok((!opened.is_null()).then(|| bytes(opened)))
     }
 
     async fn sign(&self, kid: &str, key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let imported = import(kid, &key.public, Some(&key.d)).await?;
-        let (_, sign_alg) = algorithms(key.public.alg);
-        let promise = subtle()?
-            .sign_with_object_and_u8_array(&sign_alg, &imported, input)
+        let (import_alg, alg) = algorithms(key.public.alg);
+        let material = jwk(&key.public, Some(&key.d));
+        let signature = sign(&signing_cache(kid), "jwk", &material, import_alg, alg, &js(input))
+            .await
             .map_err(fail("sign"))?;
-        let signature = JsFuture::from(promise).await.map_err(fail("sign"))?;
-        Ok(Uint8Array::new(&signature).to_vec())
+        Ok(bytes(signature))
     }
 
     async fn verify(&self, kid: &str, key: &PublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-        let imported = import(kid, key, None).await?;
-        let (_, sign_alg) = algorithms(key.alg);
-        let promise = subtle()?
-            .verify_with_object_and_u8_array_and_u8_array(&sign_alg, &imported, signature, input)
-            .map_err(fail("verify"))?;
-        let verified = JsFuture::from(promise).await.map_err(fail("verify"))?;
+        let (import_alg, alg) = algorithms(key.alg);
+        let material = jwk(key, None);
+        let verified = verify(
+            &signing_cache(kid),
+            "jwk",
+            &material,
+            import_alg,
+            alg,
+            &js(signature),
+            &js(input),
+        )
+        .await
+        .map_err(fail("verify"))?;
         Ok(verified.as_bool().unwrap_or(false))
     }
 
     async fn verify_rs256(&self, key: &RsaPublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
-        let imported = import_rsa(key).await?;
-        let promise = subtle()?
-            .verify_with_object_and_u8_array_and_u8_array(&rs256(), &imported, signature, input)
-            .map_err(fail("verify"))?;
-        let verified = JsFuture::from(promise).await.map_err(fail("verify"))?;
+        let material = json!({ "kty": "RSA", "n": key.n, "e": key.e, "alg": "RS256" }).to_string();
+        let cache = format!("rsa:{}", key.n);
+        let verified = verify(
+            &cache,
+            "jwk",
+            &JsValue::from_str(&material),
+            RS256,
+            RS256,
+            &js(signature),
+            &js(input),
+        )
+        .await
+        .map_err(fail("verify"))?;
         Ok(verified.as_bool().unwrap_or(false))
     }
 }

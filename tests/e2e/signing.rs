@@ -1,9 +1,9 @@
 //! Token signing, black box: ../shared/spec/signing.md, "Checks a black-box test can make".
-//! The shared instance runs the default (`HS256`); instances of their own run `EdDSA` and
-//! `ES256` with a two-key set made here, the same `EdDSA` set without its verify-only key,
-//! and two sets the Worker must refuse. Forged tokens reuse the payload of a live session's
-//! token, so the only thing wrong with each is what the test names; a control beside each
-//! forgery shows the same construction with the right key is accepted.
+//! The shared instance runs the default (`HS256`); instances of their own run `HS512`,
+//! `EdDSA` and `ES256` with a two-key set made here, the same `EdDSA` set without its
+//! verify-only key, and two sets the Worker must refuse. Forged tokens reuse the payload
+//! of a live session's token, so the only thing wrong with each is what the test names; a
+//! control beside each forgery shows the same construction with the right key is accepted.
 
 use std::time::{Duration, Instant};
 
@@ -169,6 +169,11 @@ fn key_dropped_app() -> &'static TestApp {
     )
 }
 
+/// `ALGORITHM=HS512`: HMAC-SHA-512 under `SECRET_KEY`, which the Worker has WebCrypto compute.
+fn hs512_app() -> &'static TestApp {
+    spawn_isolated_app_with("signing-hs512", &[("ALGORITHM", "HS512")], TestApp::is_healthy)
+}
+
 // ---------------------------------------------------------------------------------------
 // Tokens.
 
@@ -197,6 +202,15 @@ fn resigned(token: &str, header: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> Str
 fn hs256(key: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
     move |input| {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+        mac.update(input);
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+/// HMAC-SHA-512 keyed by `key`, as an `HS512` signer.
+fn hs512(key: &[u8]) -> impl Fn(&[u8]) -> Vec<u8> + '_ {
+    move |input| {
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(key).unwrap();
         mac.update(input);
         mac.finalize().into_bytes().to_vec()
     }
@@ -578,6 +592,39 @@ pub fn an_embedded_jwk_header_with_the_attackers_key_is_401() {
     }
 }
 
+/// In `HS512` mode a token is HMAC-SHA-512 of its signing input under `SECRET_KEY`, and only
+/// that passes: the same payload under `HS256` with the same key, under `HS512` with another
+/// key, with one bit of the MAC flipped or with the MAC cut short is refused.
+pub fn hs512_tokens_are_hmac_sha512_under_secret_key_and_nothing_else_passes() {
+    let app = hs512_app();
+    let token = live_token(app);
+    let header = json!({ "alg": "HS512", "typ": "JWT" });
+    assert_eq!(header_of(&token), header);
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let key = app.secret_key.as_bytes();
+    assert_eq!(URL_SAFE_NO_PAD.decode(signature).unwrap(), hs512(key)(input.as_bytes()));
+    assert_accepted(app, &token, "a fresh HS512 token");
+    let control = resigned(&token, &header, hs512(key));
+    assert_eq!(control, token, "the same construction makes the same token");
+
+    let hs256_header = json!({ "alg": "HS256", "typ": "JWT" });
+    assert_refused(
+        app,
+        &resigned(&token, &hs256_header, hs256(key)),
+        "HS256 under SECRET_KEY",
+    );
+    assert_refused(
+        app,
+        &resigned(&token, &header, hs512(b"another key")),
+        "HS512 under another key",
+    );
+    let mut mac = hs512(key)(input.as_bytes());
+    mac[17] ^= 0x01;
+    assert_refused(app, &format!("{input}.{}", b64(&mac)), "HS512 with one bit flipped");
+    let short = &hs512(key)(input.as_bytes())[..32];
+    assert_refused(app, &format!("{input}.{}", b64(short)), "HS512 cut to 32 bytes");
+}
+
 /// An HMAC token made with the Worker's own `SECRET_KEY` is refused in EdDSA mode; the
 /// same construction on the HS256 instance (same harness secret) is accepted.
 pub fn an_hs256_token_made_with_secret_key_is_401_in_eddsa_mode() {
@@ -725,6 +772,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         alg_none_is_401,
         an_embedded_jwk_header_with_the_attackers_key_is_401,
         an_hs256_token_made_with_secret_key_is_401_in_eddsa_mode,
+        hs512_tokens_are_hmac_sha512_under_secret_key_and_nothing_else_passes,
         a_crit_header_is_401_even_over_a_valid_signature,
         once_the_verify_only_key_is_dropped_its_tokens_are_401,
         a_first_key_of_another_algorithm_than_algorithm_stops_every_request,

@@ -7,7 +7,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 
 use super::{Signer, SigningSettings};
-use crate::kernel::crypto::CryptoError;
+use crate::kernel::crypto::{Crypto, CryptoError};
 use crate::kernel::feature::Ctx;
 use crate::kernel::fields::{self, from_fields};
 
@@ -34,25 +34,31 @@ impl HmacAlg {
             .find(|alg| alg.name().eq_ignore_ascii_case(name))
     }
 
-    fn mac(self, key: &[u8], input: &[u8]) -> Vec<u8> {
-        macro_rules! mac {
-            ($hash:ty) => {{
-                let mut mac = Hmac::<$hash>::new_from_slice(key).expect("HMAC takes any key length");
-                mac.update(input);
-                mac.finalize().into_bytes().to_vec()
-            }};
-        }
+    /// The MAC of `input`: HMAC-SHA-256 here in the wasm, the wider two by the platform's
+    /// WebCrypto (`Crypto::hmac`), so SHA-512's code does not ship in the bundle.
+    async fn mac(self, crypto: &dyn Crypto, key: &[u8], input: &[u8]) -> Result<Vec<u8>, CryptoError> {
         match self {
-            Self::Hs256 => mac!(sha2::Sha256),
-            Self::Hs384 => mac!(sha2::Sha384),
-            Self::Hs512 => mac!(sha2::Sha512),
+            Self::Hs256 => {
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(input);
+                Ok(mac.finalize().into_bytes().to_vec())
+            }
+            Self::Hs384 => crypto.hmac("SHA-384", key, input).await,
+            Self::Hs512 => crypto.hmac("SHA-512", key, input).await,
         }
     }
 
     /// Constant time: the comparison does not tell how much of a forged MAC was right.
-    fn verify(self, key: &[u8], input: &[u8], signature: &[u8]) -> bool {
-        let expected = self.mac(key, input);
-        expected.len() == signature.len() && expected.iter().zip(signature).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    async fn verify(
+        self,
+        crypto: &dyn Crypto,
+        key: &[u8],
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError> {
+        let expected = self.mac(crypto, key, input).await?;
+        Ok(expected.len() == signature.len()
+            && expected.iter().zip(signature).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
     }
 }
 
@@ -121,7 +127,7 @@ pub async fn sign(ctx: &Ctx<'_>, payload: &[u8]) -> Result<String, JwsError> {
     };
     let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
     let signature = match &settings.signer {
-        Signer::Hmac(alg, key) => alg.mac(key, input.as_bytes()),
+        Signer::Hmac(alg, key) => alg.mac(ctx.crypto, key, input.as_bytes()).await?,
         Signer::Keys(keys) => {
             let current = keys.current();
             ctx.crypto.sign(&current.kid, &current.key, input.as_bytes()).await?
@@ -141,7 +147,9 @@ pub async fn verify(ctx: &Ctx<'_>, token: &str) -> Result<Vec<u8>, JwsError> {
         input,
     } = split(token)?;
     let good = match &ctx.settings::<SigningSettings>().signer {
-        Signer::Hmac(alg, key) => parsed.alg == alg.name() && alg.verify(key, input.as_bytes(), &signature),
+        Signer::Hmac(alg, key) => {
+            parsed.alg == alg.name() && alg.verify(ctx.crypto, key, input.as_bytes(), &signature).await?
+        }
         Signer::Keys(keys) => {
             let key = parsed
                 .kid
@@ -159,5 +167,40 @@ pub async fn verify(ctx: &Ctx<'_>, token: &str) -> Result<Vec<u8>, JwsError> {
         Ok(payload_bytes)
     } else {
         Err(JwsError::BadSignature)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::testing::NativeCrypto;
+
+    /// RFC 4231 §4.3 (test case 2): key "Jefe", data "what do ya want for nothing?".
+    #[test]
+    fn the_hmacs_are_rfc_4231s() {
+        let (key, data) = (b"Jefe".as_slice(), b"what do ya want for nothing?".as_slice());
+        let hex = |bytes: Vec<u8>| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let mac = |alg: HmacAlg| hex(pollster::block_on(alg.mac(&NativeCrypto, key, data)).unwrap());
+        assert_eq!(
+            mac(HmacAlg::Hs256),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            mac(HmacAlg::Hs384),
+            "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649"
+        );
+        assert_eq!(
+            mac(HmacAlg::Hs512),
+            "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737"
+        );
+        for alg in [HmacAlg::Hs256, HmacAlg::Hs384, HmacAlg::Hs512] {
+            let right = pollster::block_on(alg.mac(&NativeCrypto, key, data)).unwrap();
+            let check = |signature: &[u8]| pollster::block_on(alg.verify(&NativeCrypto, key, data, signature)).unwrap();
+            assert!(check(&right), "{}", alg.name());
+            let mut flipped = right.clone();
+            flipped[0] ^= 1;
+            assert!(!check(&flipped), "{}", alg.name());
+            assert!(!check(&right[..right.len() - 1]), "{}: a shortened MAC", alg.name());
+        }
     }
 }
