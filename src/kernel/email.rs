@@ -17,7 +17,7 @@ pub struct InvalidEmail(&'static str);
 impl EmailAddress {
     /// Trims, lower-cases and checks `raw`; the stored and compared form is the result.
     pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
-        let email = raw.trim().to_lowercase();
+        let email = super::text::lowercase(raw.trim());
         if email.is_empty() {
             return Err(InvalidEmail("email is required"));
         }

@@ -1,8 +1,8 @@
 //! Plain shared types every capability uses: ids and time, email addresses, passwords,
 //! one-time secrets, configuration, flat JSON objects read field by field, typed events,
 //! problem codes, mail as data, the SQL port, the outbound HTTP port, HTTP as data and the
-//! feature contract. Nothing here knows it runs in a Worker, and nothing here knows any
-//! capability.
+//! feature contract. Nothing here knows it runs in a Worker (but for `text`, which has the
+//! JavaScript runtime lower-case what is not ASCII), and nothing here knows any capability.
 
 pub mod assets;
 pub mod config;
@@ -19,6 +19,7 @@ pub mod password;
 pub mod problem;
 pub mod secrets;
 pub mod sql;
+pub mod text;
 pub mod web;
 
 #[cfg(test)]

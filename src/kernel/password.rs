@@ -64,7 +64,7 @@ impl CommonPasswords {
 
     /// Whether `raw` is on the list, whatever its case.
     pub fn contains(&self, raw: &str) -> bool {
-        let lowered = raw.to_lowercase();
+        let lowered = super::text::lowercase(raw);
         self.0.binary_search(&lowered.as_str()).is_ok()
     }
 

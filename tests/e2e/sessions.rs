@@ -284,9 +284,38 @@ pub fn a_session_records_the_full_client_address() {
     }
 }
 
+/// Addresses are compared in Unicode lower case (API.md), which the Worker has its runtime
+/// compute for what is not ASCII: an account registered in capitals with accents, Greek
+/// (a final sigma) and Cyrillic is stored as Rust lower-cases it, and found in either case.
+pub fn unicode_addresses_are_one_account_in_either_case() {
+    let app = spawn_app();
+    let lower = unique_email("élodie.ünï.привет.οδος");
+    let upper = lower.to_uppercase();
+    assert_eq!(upper.to_lowercase(), lower, "the test's own round trip");
+    let registered = app.register(&upper, PASSWORD);
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let code = app.sendgrid.latest_code(&lower, 1);
+    let verified = app.verify(&upper, &code);
+    assert_eq!(verified.status, 200, "{}", verified.body);
+    for form in [&upper, &lower] {
+        let answer = app.login(form, PASSWORD);
+        assert_eq!(answer.status, 200, "{form}: {}", answer.body);
+        assert_eq!(answer.json()["user"]["email"], lower.as_str());
+    }
+    let again = app.register(&lower, "another good passphrase");
+    assert_eq!(again.status, 201);
+    let mails = app.sendgrid.wait_for_mails(&lower, 2);
+    assert!(
+        mails[1].subject.contains("already have"),
+        "the same account: {}",
+        mails[1].subject
+    );
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     crate::trials![
         login_returns_a_token_and_an_http_only_cookie,
+        unicode_addresses_are_one_account_in_either_case,
         the_oauth2_form_logs_in_too,
         unknown_email_and_wrong_password_look_alike,
         unverified_accounts_are_403_only_with_the_right_password,

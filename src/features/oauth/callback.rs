@@ -13,6 +13,7 @@ use crate::features::sessions::Sessions;
 use crate::kernel::crypto::open_text;
 use crate::kernel::feature::Ctx;
 use crate::kernel::sql::StoreError;
+use crate::kernel::text::lowercase;
 use crate::kernel::{SessionId, UserId};
 
 /// What the provider sent back to the callback.
@@ -149,7 +150,7 @@ async fn link_mode(
     if other {
         return Err(Failure::ProviderAlreadyLinked);
     }
-    let email = identity.email.clone().unwrap_or_default().trim().to_lowercase();
+    let email = lowercase(identity.email.as_deref().unwrap_or_default().trim());
     let written = linking::link(ctx, &user.id, &user.email, provider, &identity.subject, &email, "user").await?;
     if written {
         return Ok(());

@@ -13,6 +13,7 @@ use crate::kernel::events::AuthEvent;
 use crate::kernel::feature::Ctx;
 use crate::kernel::secrets::random_uuid;
 use crate::kernel::sql::{DbError, Statement, StoreError};
+use crate::kernel::text::lowercase;
 use crate::kernel::{EmailAddress, UserId};
 
 /// Whom the sign-in is for, and the email-match link still to be written once that
@@ -63,7 +64,7 @@ impl<E: Into<Failure>> From<E> for Attempt {
 
 async fn decide_once(ctx: &Ctx<'_>, provider: Provider, identity: &ProviderIdentity) -> Result<Decided, Attempt> {
     let now = ctx.clock.now();
-    let email = identity.email.clone().unwrap_or_default().trim().to_lowercase();
+    let email = lowercase(identity.email.as_deref().unwrap_or_default().trim());
     // a. A linked identity: its user, with the address the provider gives now.
     let linked: Option<store::UserIdRow> = ctx
         .db
