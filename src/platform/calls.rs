@@ -47,8 +47,8 @@ export async function stored(storage, key) {
   return JSON.stringify(value, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v));
 }
 
-export function store(storage, key, text) {
-  return storage.put(key, text);
+export function store(storage, key, text, as_object) {
+  return storage.put(key, as_object ? JSON.parse(text) : text);
 }
 "#)]
 extern "C" {
@@ -75,7 +75,7 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn stored(storage: &JsValue, key: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
-    async fn store(storage: &JsValue, key: &str, text: &str) -> Result<JsValue, JsValue>;
+    async fn store(storage: &JsValue, key: &str, text: &str, as_object: bool) -> Result<JsValue, JsValue>;
 }
 
 /// A platform error as text: its message when it is an `Error`, else what it prints as.
@@ -162,5 +162,11 @@ pub async fn read(storage: &JsValue, key: &str) -> Result<Option<String>, String
 
 /// Stores JSON text under `key`.
 pub async fn write(storage: &JsValue, key: &str, text: &str) -> Result<(), String> {
-    store(storage, key, text).await.map(drop).map_err(js_error)
+    store(storage, key, text, false).await.map(drop).map_err(js_error)
+}
+
+/// Stores the JSON object `text` under `key` as the object tree it describes: the form
+/// workers-rs' storage wrote, so code from before `calls` (a rollback) still reads it.
+pub async fn write_object(storage: &JsValue, key: &str, text: &str) -> Result<(), String> {
+    store(storage, key, text, true).await.map(drop).map_err(js_error)
 }

@@ -50,7 +50,8 @@ impl DurableObject for RateLimitCounter {
             (reply, *counter)
         };
         let text = serde_json::to_string(&updated)?;
-        calls::write(&self.raw_storage()?, STATE_KEY, &text)
+        // As an object tree, as before: a rollback to the code before reads it.
+        calls::write_object(&self.raw_storage()?, STATE_KEY, &text)
             .await
             .map_err(Error::RustError)?;
         if !self.alarm_set.replace(true) {
