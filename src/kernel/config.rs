@@ -424,6 +424,7 @@ pub fn test_config() -> Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn durations_are_positive_decimals_in_whole_seconds() {
@@ -449,7 +450,6 @@ mod tests {
             assert_eq!(decimal_seconds(raw, 60), None, "{raw:?}");
         }
     }
-    use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

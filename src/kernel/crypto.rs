@@ -1,7 +1,7 @@
 //! Cryptography the platform does natively, as a port: asymmetric signatures, HMAC with
-//! the wider SHA-2 hashes and authenticated encryption. The Worker signs, verifies, seals and opens with WebCrypto
-//! (Ed25519, ECDSA P-256, AES-256-GCM: no curve or cipher code in the wasm); native tests
-//! use RustCrypto. Signing keys travel as the members of their JWK (RFC 7517), base64url.
+//! the wider SHA-2 hashes and authenticated encryption. The Worker signs, verifies, seals
+//! and opens with WebCrypto (Ed25519, ECDSA P-256, HMAC-SHA-384/512, AES-256-GCM: no curve,
+//! cipher or SHA-512 code in the wasm); native tests use RustCrypto. Signing keys travel as the members of their JWK (RFC 7517), base64url.
 //! RSA is verify-only (RS256 ID tokens of OAuth providers): the Worker never signs with it.
 
 use async_trait::async_trait;

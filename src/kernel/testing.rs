@@ -274,8 +274,8 @@ fn leak(sql: &str) -> &'static str {
     Box::leak(sql.to_owned().into_boxed_str())
 }
 
-/// Ed25519, ECDSA P-256 and RS256 verification natively (RustCrypto), where the Worker
-/// uses WebCrypto.
+/// Ed25519, ECDSA P-256, RS256 verification, HMAC-SHA-384/512 and AES-256-GCM natively
+/// (RustCrypto), where the Worker uses WebCrypto.
 pub struct NativeCrypto;
 
 fn jwk_bytes(value: &str) -> Result<Vec<u8>, super::crypto::CryptoError> {

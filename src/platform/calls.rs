@@ -1,9 +1,10 @@
 //! Calls out of the Worker, one crossing of the JavaScript boundary each: a request to a
-//! Durable Object, an outbound `fetch` with a deadline, and a Durable Object's storage
-//! read and written as JSON text. The small functions below run in the platform (as
+//! Durable Object, an outbound `fetch` with a deadline, a static asset, and a Durable
+//! Object's storage read as JSON text (an object tree as its JSON) and written as text or
+//! as the object tree it describes. The small functions below run in the platform (as
 //! `convert`'s do). workers-rs' own wrappers for these build their `RequestInit` with every
 //! image-resizing option and convert stored values through serde-wasm-bindgen, which the
-//! bundle then carries for nothing.
+//! bundle then carried for nothing (21 KB gzip).
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};

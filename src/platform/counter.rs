@@ -79,7 +79,7 @@ impl RateLimitCounter {
         self.state.as_raw().storage().map(JsValue::from).map_err(Error::from)
     }
 
-    /// The state as stored: JSON text, or (written before) an object tree of the same shape.
+    /// The state as stored: an object tree (`calls::write_object`), read as its JSON.
     async fn stored(&self) -> Result<Option<CounterState>> {
         let text = calls::read(&self.raw_storage()?, STATE_KEY)
             .await
