@@ -145,6 +145,21 @@ fn signing_cache(kid: &str) -> String {
     }
 }
 
+/// Whether `signature` of `input` verifies under the JWK `material`.
+async fn verify_jwk(
+    cache: &str,
+    material: &JsValue,
+    import_alg: &str,
+    alg: &str,
+    signature: &[u8],
+    input: &[u8],
+) -> Result<bool, CryptoError> {
+    let verified = verify(cache, "jwk", material, import_alg, alg, &js(signature), &js(input))
+        .await
+        .map_err(fail("verify"))?;
+    Ok(verified.as_bool().unwrap_or(false))
+}
+
 /// `RSASSA-PKCS1-v1_5` with SHA-256, as importKey and verify name it.
 const RS256: &str = r#"{"name":"RSASSA-PKCS1-v1_5","hash":"SHA-256"}"#;
 
@@ -198,35 +213,12 @@ impl Crypto for WebCrypto {
 
     async fn verify(&self, kid: &str, key: &PublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         let (import_alg, alg) = algorithms(key.alg);
-        let material = jwk(key, None);
-        let verified = verify(
-            &signing_cache(kid),
-            "jwk",
-            &material,
-            import_alg,
-            alg,
-            &js(signature),
-            &js(input),
-        )
-        .await
-        .map_err(fail("verify"))?;
-        Ok(verified.as_bool().unwrap_or(false))
+        verify_jwk(&signing_cache(kid), &jwk(key, None), import_alg, alg, signature, input).await
     }
 
     async fn verify_rs256(&self, key: &RsaPublicKey, input: &[u8], signature: &[u8]) -> Result<bool, CryptoError> {
         let material = json!({ "kty": "RSA", "n": key.n, "e": key.e, "alg": "RS256" }).to_string();
         let cache = format!("rsa:{}", key.n);
-        let verified = verify(
-            &cache,
-            "jwk",
-            &JsValue::from_str(&material),
-            RS256,
-            RS256,
-            &js(signature),
-            &js(input),
-        )
-        .await
-        .map_err(fail("verify"))?;
-        Ok(verified.as_bool().unwrap_or(false))
+        verify_jwk(&cache, &JsValue::from_str(&material), RS256, RS256, signature, input).await
     }
 }
